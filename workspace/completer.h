@@ -1,0 +1,91 @@
+// Completer: the typed C++ API the protocol layer calls to get model text.
+//
+// lsp/ translates LSP requests into CompletionRequest / RewriteRequest and calls a
+// Completer; it knows nothing about tokens, sessions or devices. The real
+// implementation (EngineCompleter, workspace/engine_completer.h) owns the model, the
+// tokenizer, the backend and the sessions, builds FIM / chat prompts and applies the
+// stop rules. Tests use a fake Completer.
+//
+// Threading: calls may block for a long time (prefill, decode); callers run them on a
+// worker thread and never on the protocol loop. `cancelled` is polled between prefill
+// chunks and between decoded tokens; a cancelled call returns an Error whose message is
+// exactly "cancelled".
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "result.h"
+
+namespace hearth {
+
+struct CompletionStats {
+    std::string backend;          // "cpu", "vulkan"
+    std::string device;           // human-readable device name
+    int32_t prompt_tokens = 0;    // tokens in the prompt
+    int32_t reused_tokens = 0;    // kept in memory from an earlier request
+    int32_t restored_tokens = 0;  // read from the on-disk KV cache
+    int32_t prefilled_tokens = 0; // computed now
+    int32_t generated_tokens = 0;
+    double ms_total = 0;
+    double ms_prefill = 0;
+    double ms_decode = 0;
+    double tokens_per_second = 0;  // decode speed: generated_tokens / decode seconds
+};
+
+// A context file placed before the current file (repository-level FIM prompts).
+struct ContextFile {
+    std::string path;  // workspace-relative
+    std::string text;
+};
+
+struct CompletionRequest {
+    std::string path;    // workspace-relative path of the current file (may be empty)
+    std::string prefix;  // text before the cursor
+    std::string suffix;  // text after the cursor
+    std::vector<ContextFile> context;  // stable context, in order (may be empty)
+    std::string repo_name;             // for repo-level templates (may be empty)
+    int32_t max_tokens = 128;
+    int32_t max_lines = 0;      // 0: no line cap
+    bool single_line = false;   // stop at the first newline
+    float temperature = 0.0f;   // 0: greedy
+    int32_t top_k = 0;
+    float top_p = 1.0f;
+    float min_p = 0.0f;
+    uint64_t seed = 0;
+    std::function<bool()> cancelled;                     // may be empty
+    std::function<void(int32_t done, int32_t total)> progress;  // prefill progress; may be empty
+};
+
+struct RewriteRequest {
+    std::string path;
+    std::string language;     // LSP languageId, e.g. "python"
+    std::string instruction;  // "Add a docstring", "Simplify this code", ...
+    std::string code;         // the selected text to rewrite
+    std::string prefix;       // text before the selection (context)
+    std::string suffix;       // text after the selection (context)
+    int32_t max_tokens = 256;
+    float temperature = 0.0f;
+    std::function<bool()> cancelled;
+    std::function<void(int32_t done, int32_t total)> progress;
+};
+
+struct CompletionResult {
+    std::string text;         // the text to insert at the cursor (or the rewritten code)
+    std::string stop_reason;  // "eos", "max_tokens", "max_lines", "block_end", "suffix_overlap", ...
+    CompletionStats stats;
+};
+
+class Completer {
+public:
+    virtual ~Completer() = default;
+    virtual Expected<CompletionResult> complete(const CompletionRequest& req) = 0;
+    virtual Expected<CompletionResult> rewrite(const RewriteRequest& req) = 0;
+    // Backend and device names, for serverInfo and status reports.
+    virtual std::string backend_name() const = 0;
+    virtual std::string device_name() const = 0;
+};
+
+}  // namespace hearth
