@@ -15,10 +15,14 @@ uint64_t splitmix64(uint64_t& x) {
     return z ^ (z >> 31);
 }
 
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 // NaN logits are treated as impossible tokens rather than poisoning the softmax.
-float clean(float x) { return std::isnan(x) ? -std::numeric_limits<float>::infinity() : x; }
+float clean(float x) {
+    return std::isnan(x) ? -std::numeric_limits<float>::infinity() : x;
+}
 
 }  // namespace
 
@@ -59,7 +63,9 @@ std::vector<std::pair<int32_t, float>> top_logprobs(std::span<const float> logit
     return out;
 }
 
-Sampler::Sampler(const SamplerParams& params) : params_(params) { reseed(params.seed); }
+Sampler::Sampler(const SamplerParams& params) : params_(params) {
+    reseed(params.seed);
+}
 
 void Sampler::reseed(uint64_t seed) {
     uint64_t x = seed;
@@ -79,7 +85,9 @@ uint64_t Sampler::next_u64() {
     return result;
 }
 
-double Sampler::next_unit() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double Sampler::next_unit() {
+    return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+}
 
 void Sampler::filter(std::span<const float> logits) {
     cands_.clear();
