@@ -33,8 +33,7 @@ Status Session::prefill(std::span<const int32_t> tokens, const SyncOptions& opts
         if (all_logits) {
             all_logits->insert(all_logits->end(), scratch_.begin(), scratch_.end());
             const size_t n_vocab = scratch_.size() / part.size();
-            logits_.assign(scratch_.end() - static_cast<std::ptrdiff_t>(n_vocab),
-                           scratch_.end());
+            logits_.assign(scratch_.end() - static_cast<std::ptrdiff_t>(n_vocab), scratch_.end());
         }
         logits_valid_ = true;
         if (opts.progress) opts.progress(static_cast<int32_t>(tokens_.size() - start), total);
@@ -56,8 +55,8 @@ Expected<SyncStats> Session::sync(std::span<const int32_t> tokens, const SyncOpt
         clear();
         return SyncStats{};
     }
-    const auto mismatch = std::mismatch(tokens_.begin(), tokens_.end(), tokens.begin(),
-                                        tokens.end());
+    const auto mismatch =
+        std::mismatch(tokens_.begin(), tokens_.end(), tokens.begin(), tokens.end());
     size_t keep = static_cast<size_t>(mismatch.first - tokens_.begin());
     keep = std::min(keep, tokens.size() - 1);  // the last token is always re-evaluated
     if (keep < tokens_.size()) {
