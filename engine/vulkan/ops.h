@@ -1,0 +1,156 @@
+// Recording the engine's operations into a Vulkan command buffer.
+//
+// Each op binds its pipeline, allocates and writes its descriptor set (once, at record
+// time), pushes its constants and dispatches; barrier() separates dependent ops. Nothing
+// here waits for the device: callers submit the command buffer. Every op states what it
+// computes next to its declaration; the kernels are in shaders/<op>.comp.
+//
+// Activations are f32, row-major: a batch of n rows of `stride` floats. Weights are
+// DeviceTensors in their GGUF block format. The KV cache is f16.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "ggml_types.h"
+#include "result.h"
+#include "vulkan/device.h"
+#include "vulkan/memory.h"
+#include "vulkan/pipeline.h"
+
+namespace hearth::vk {
+
+// Per-step parameters the kernels read from a small device buffer, so one recording of a
+// decode step serves every position. Mirrors StepParams in shaders/common.glsl.
+struct StepParams {
+    uint32_t pos = 0;  // position of the step's first token
+    uint32_t reserved[3] = {0, 0, 0};
+};
+
+// A weight matrix (rows x cols, GGUF ne = {cols, rows}) on the device.
+struct DeviceTensor {
+    GGMLType type = GGMLType::F32;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    BufferRange range;
+};
+
+// Whether the Vulkan kernels read weights of this type, and the shader suffix ("q4_k").
+bool vulkan_supports_type(GGMLType type);
+const char* type_suffix(GGMLType type);
+
+// Workgroup shapes and variant choices for one device.
+struct KernelConfig {
+    uint32_t sg_min = 8;         // specialisation constant 1 of every kernel
+    bool subgroup = false;       // use the *_sg variants (subgroup arithmetic)
+    uint32_t matvec_wg = 64;
+    uint32_t matvec_rows = 2;    // rows per matvec workgroup
+    uint32_t matmul_bm = 64;     // matmul tile: BM weight rows x BN tokens,
+    uint32_t matmul_bn = 64;     // TM x TN outputs per invocation
+    uint32_t matmul_tm = 4;
+    uint32_t matmul_tn = 4;
+    uint32_t norm_wg = 64;       // rmsnorm, attention_combine
+    uint32_t elem_wg = 64;       // element-wise kernels
+    uint32_t attn_wg = 64;
+    uint32_t attn_bc = 32;       // keys per attention tile
+    uint32_t attn_br = 16;       // rows per attention workgroup in prefill
+    uint32_t decode_splits = 4;  // split-K factor of decode attention
+    uint32_t max_shared = 32768;
+
+    static KernelConfig for_device(const Device& device);
+};
+
+struct AttentionArgs {
+    BufferRange q;        // [n_tokens][q_stride] f32, head h at h * head_dim
+    BufferRange k_cache;  // [n_ctx][kv_stride] f16 of one layer
+    BufferRange v_cache;
+    BufferRange out;      // [n_tokens][o_stride] f32
+    BufferRange step;     // StepParams
+    BufferRange partial;  // split-K scratch, attention_partial_floats() floats; unused if n_split == 1
+    uint32_t n_tokens = 1;
+    uint32_t n_head = 1;
+    uint32_t n_head_kv = 1;
+    uint32_t head_dim = 0;
+    uint32_t q_stride = 0;
+    uint32_t o_stride = 0;
+    uint32_t kv_stride = 0;
+    uint32_t n_split = 1;
+    uint32_t rows_per_group = 0;  // 0: KernelConfig's choice
+    float scale = 1.0f;
+};
+
+// Floats of split-K scratch attention() needs.
+uint64_t attention_partial_floats(uint32_t n_tokens, uint32_t n_head, uint32_t head_dim,
+                                  uint32_t n_split);
+
+class OpRecorder {
+public:
+    OpRecorder(PipelineCache& pipelines, DescriptorArena& arena, const KernelConfig& config,
+               VkCommandBuffer cb)
+        : pipelines_(pipelines), arena_(arena), cfg_(config), cb_(cb) {}
+
+    const KernelConfig& config() const { return cfg_; }
+
+    // Makes every earlier shader write visible to later shaders (and transfers).
+    void barrier();
+
+    // y[r] = W[r, :] . x (+ bias[r]) (+ y[r] when accumulate): one vector (decode).
+    Status matvec(const DeviceTensor& w, BufferRange x, BufferRange y, BufferRange bias,
+                  bool accumulate);
+    // Y[i, r] = W[r, :] . X[i, :] (+ bias[r]) (+ Y[i, r]) for i in [0, n): a batch (prefill).
+    Status matmul(const DeviceTensor& w, BufferRange x, uint32_t x_stride, BufferRange y,
+                  uint32_t y_stride, uint32_t n, BufferRange bias, bool accumulate);
+    // matvec when n == 1 (rows contiguous), else matmul.
+    Status linear(const DeviceTensor& w, BufferRange x, uint32_t x_stride, BufferRange y,
+                  uint32_t y_stride, uint32_t n, BufferRange bias, bool accumulate);
+
+    // out[i, :] = W[ids[i], :] as f32, i in [0, n) (ids: int32).
+    Status get_rows(const DeviceTensor& w, BufferRange ids, BufferRange out, uint32_t n);
+
+    // y[i, :] = x[i, :] / sqrt(mean(x[i, :]^2) + eps) * w, for n_rows rows of `n`.
+    Status rmsnorm(BufferRange x, uint32_t x_stride, BufferRange w, BufferRange y,
+                   uint32_t y_stride, uint32_t n_rows, uint32_t n, float eps);
+
+    // Rotates n_heads heads of each of n_tokens rows in place; token t is at position
+    // step.pos + t; inv_freq holds head_dim/2 frequencies.
+    Status rope(BufferRange x, uint32_t x_stride, BufferRange inv_freq, BufferRange step,
+                uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, bool neox);
+    // As rope, but writes the rotated rows as f16 into cache rows step.pos + t (x unchanged).
+    Status rope_to_cache(BufferRange x, uint32_t x_stride, BufferRange inv_freq, BufferRange step,
+                         BufferRange cache, uint32_t cache_stride, uint32_t n_tokens,
+                         uint32_t n_heads, uint32_t head_dim, bool neox);
+    // cache[step.pos + t, :] = f16(src[t, :]), t in [0, n_tokens).
+    Status kv_store(BufferRange src, uint32_t src_stride, BufferRange cache, uint32_t cache_stride,
+                    BufferRange step, uint32_t n_tokens, uint32_t row_elems);
+
+    // Causal GQA attention of n_tokens queries at positions step.pos + t over cache rows
+    // [0, step.pos + n_tokens) (see shaders/attention.comp).
+    Status attention(const AttentionArgs& a);
+
+    // y = silu(g) * u, n elements.
+    Status silu_mul(BufferRange g, BufferRange u, BufferRange y, uint32_t n);
+    // y = a + b, n elements.
+    Status add(BufferRange a, BufferRange b, BufferRange y, uint32_t n);
+
+    // Copies bytes between buffers (transfer).
+    void copy(BufferRange src, BufferRange dst);
+
+private:
+    Status dispatch(std::string_view shader, std::span<const uint32_t> spec,
+                    std::span<const BufferRange> buffers, const void* push, uint32_t push_bytes,
+                    uint32_t groups_x, uint32_t groups_y, uint32_t groups_z);
+    // dispatch() of a 1-D count of workgroups, folded into x and y under the device limit.
+    Status dispatch_flat(std::string_view shader, std::span<const uint32_t> spec,
+                         std::span<const BufferRange> buffers, const void* push,
+                         uint32_t push_bytes, uint64_t groups);
+
+    PipelineCache& pipelines_;
+    DescriptorArena& arena_;
+    const KernelConfig& cfg_;
+    VkCommandBuffer cb_;
+};
+
+}  // namespace hearth::vk
