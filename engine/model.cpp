@@ -47,8 +47,8 @@ class MetadataReader {
 public:
     MetadataReader(const GGUFFile& file, std::string arch) : file_(file), arch_(std::move(arch)) {}
 
-    Expected<int32_t> get_int(std::string_view suffix, std::optional<int64_t> fallback,
-                              int64_t lo, int64_t hi) const {
+    Expected<int32_t> get_int(std::string_view suffix, std::optional<int64_t> fallback, int64_t lo,
+                              int64_t hi) const {
         const std::string key = arch_ + "." + std::string(suffix);
         std::optional<int64_t> v;
         if (const GGUFValue* raw = file_.find(key)) {
@@ -130,8 +130,8 @@ Expected<Hparams> read_hparams(const GGUFFile& file) {
     HEARTH_TRY(theta);
 
     if (*n_head % *n_head_kv != 0) {
-        return make_error("metadata '" + md.key("attention.head_count") + "' = " +
-                          std::to_string(*n_head) + " is not a multiple of '" +
+        return make_error("metadata '" + md.key("attention.head_count") +
+                          "' = " + std::to_string(*n_head) + " is not a multiple of '" +
                           md.key("attention.head_count_kv") + "' = " + std::to_string(*n_head_kv));
     }
     std::optional<int64_t> default_head_dim;
@@ -150,15 +150,15 @@ Expected<Hparams> read_hparams(const GGUFFile& file) {
     auto value_dim = md.get_int("attention.value_length", *head_dim, 1, 1024);
     HEARTH_TRY(value_dim);
     if (*value_dim != *head_dim) {
-        return make_error("metadata '" + md.key("attention.value_length") + "' = " +
-                          std::to_string(*value_dim) + " differs from the key length " +
+        return make_error("metadata '" + md.key("attention.value_length") +
+                          "' = " + std::to_string(*value_dim) + " differs from the key length " +
                           std::to_string(*head_dim) + " (not supported)");
     }
     auto rope_dims = md.get_int("rope.dimension_count", *head_dim, 1, 1024);
     HEARTH_TRY(rope_dims);
     if (*rope_dims != *head_dim) {
-        return make_error("metadata '" + md.key("rope.dimension_count") + "' = " +
-                          std::to_string(*rope_dims) + " but heads have " +
+        return make_error("metadata '" + md.key("rope.dimension_count") +
+                          "' = " + std::to_string(*rope_dims) + " but heads have " +
                           std::to_string(*head_dim) + " dimensions (partial rope not supported)");
     }
     if (const GGUFValue* scaling = md.find("rope.scaling.type")) {
@@ -211,9 +211,9 @@ public:
         if (kind == Kind::Weight) {
             const TypeTraits* tt = type_traits(ti->type);
             if (!is_supported_weight_type(ti->type) || tt == nullptr || !tt->can_dequantize) {
-                return make_error("tensor '" + name + "' has type " + type_name(ti->type) +
-                                  ", which hearth does not run (supported: " +
-                                  supported_type_list() + ")");
+                return make_error(
+                    "tensor '" + name + "' has type " + type_name(ti->type) +
+                    ", which hearth does not run (supported: " + supported_type_list() + ")");
             }
         }
         TensorView v;
@@ -304,8 +304,10 @@ uint64_t compute_fingerprint(const Hparams& hp, const std::vector<TensorView>& t
 
 std::string_view arch_name(Arch arch) {
     switch (arch) {
-        case Arch::Qwen2: return "qwen2";
-        case Arch::Llama: return "llama";
+        case Arch::Qwen2:
+            return "qwen2";
+        case Arch::Llama:
+            return "llama";
     }
     return "?";
 }
@@ -317,6 +319,9 @@ bool is_supported_weight_type(GGMLType type) {
 
 Expected<std::unique_ptr<Model>> Model::load(std::shared_ptr<const GGUFFile> file) {
     if (!file) return make_error("Model::load: no GGUF file");
+    if (file->tensors().empty()) {
+        return make_error("the GGUF file has no tensors (a vocabulary-only file?)");
+    }
     auto hp_or = read_hparams(*file);
     HEARTH_TRY(hp_or);
     Hparams hp = *hp_or;
@@ -338,8 +343,8 @@ Expected<std::unique_ptr<Model>> Model::load(std::shared_ptr<const GGUFFile> fil
         auto vocab = md.get_int("vocab_size", std::nullopt, 1, 1 << 24);
         HEARTH_TRY(vocab);
         if (*vocab != hp.n_vocab) {
-            return make_error("metadata '" + md.key("vocab_size") + "' = " +
-                              std::to_string(*vocab) + " but token_embd.weight has " +
+            return make_error("metadata '" + md.key("vocab_size") +
+                              "' = " + std::to_string(*vocab) + " but token_embd.weight has " +
                               std::to_string(hp.n_vocab) + " rows");
         }
     }
@@ -381,15 +386,12 @@ Expected<std::unique_ptr<Model>> Model::load(std::shared_ptr<const GGUFFile> fil
         const Slot slots[] = {
             {&L.attn_norm, "attn_norm.weight", {E}, Kind::F32Vector, "n_embd", true},
             {&L.wq, "attn_q.weight", {E, Q}, Kind::Weight, "n_embd, n_head * head_dim", true},
-            {&L.wk, "attn_k.weight", {E, KV}, Kind::Weight, "n_embd, n_head_kv * head_dim",
-             true},
-            {&L.wv, "attn_v.weight", {E, KV}, Kind::Weight, "n_embd, n_head_kv * head_dim",
-             true},
+            {&L.wk, "attn_k.weight", {E, KV}, Kind::Weight, "n_embd, n_head_kv * head_dim", true},
+            {&L.wv, "attn_v.weight", {E, KV}, Kind::Weight, "n_embd, n_head_kv * head_dim", true},
             {&L.bq, "attn_q.bias", {Q}, Kind::F32Vector, "n_head * head_dim", bias},
             {&L.bk, "attn_k.bias", {KV}, Kind::F32Vector, "n_head_kv * head_dim", bias},
             {&L.bv, "attn_v.bias", {KV}, Kind::F32Vector, "n_head_kv * head_dim", bias},
-            {&L.wo, "attn_output.weight", {Q, E}, Kind::Weight, "n_head * head_dim, n_embd",
-             true},
+            {&L.wo, "attn_output.weight", {Q, E}, Kind::Weight, "n_head * head_dim, n_embd", true},
             {&L.ffn_norm, "ffn_norm.weight", {E}, Kind::F32Vector, "n_embd", true},
             {&L.w_gate, "ffn_gate.weight", {E, F}, Kind::Weight, "n_embd, n_ff", true},
             {&L.w_up, "ffn_up.weight", {E, F}, Kind::Weight, "n_embd, n_ff", true},
@@ -414,8 +416,8 @@ Expected<std::unique_ptr<Model>> Model::load(std::shared_ptr<const GGUFFile> fil
 uint64_t Model::memory_bytes() const {
     uint64_t total = token_embd_.nbytes + output_norm_.nbytes + output_.nbytes;
     for (const LayerWeights& L : layers_) {
-        for (const TensorView* t : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv,
-                                    &L.wo, &L.ffn_norm, &L.w_gate, &L.w_up, &L.w_down}) {
+        for (const TensorView* t : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv, &L.wo,
+                                    &L.ffn_norm, &L.w_gate, &L.w_up, &L.w_down}) {
             total += t->nbytes;
         }
     }

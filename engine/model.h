@@ -87,9 +87,9 @@ struct Hparams {
     bool has_qkv_bias = false;
     bool tied_output = false;
 
-    int32_t q_dim() const { return n_head * head_dim; }      // rows of wq
-    int32_t kv_dim() const { return n_head_kv * head_dim; }  // rows of wk / wv; KV row size
-    int32_t gqa_group() const { return n_head / n_head_kv; } // query heads per KV head
+    int32_t q_dim() const { return n_head * head_dim; }       // rows of wq
+    int32_t kv_dim() const { return n_head_kv * head_dim; }   // rows of wk / wv; KV row size
+    int32_t gqa_group() const { return n_head / n_head_kv; }  // query heads per KV head
 };
 
 // Weight types the engine runs (the set every backend must implement).
@@ -137,7 +137,7 @@ public:
     const GGUFFile& gguf() const { return *file_; }
     std::string_view name() const { return name_; }  // general.name, may be empty
 
-    const TensorView& token_embd() const { return token_embd_; }  // (n_vocab, n_embd)
+    const TensorView& token_embd() const { return token_embd_; }    // (n_vocab, n_embd)
     const TensorView& output_norm() const { return output_norm_; }  // (n_embd) F32
     // (n_vocab, n_embd): output.weight, or token_embd.weight when tied.
     const TensorView& output() const { return hp_.tied_output ? token_embd_ : output_; }
