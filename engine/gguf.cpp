@@ -89,20 +89,23 @@ public:
     uint64_t pos() const { return pos_; }
     uint64_t left() const { return b_.size() - pos_; }
 
+    // `what` names the field; `suffix` is appended to it in an error message. They are
+    // joined only on failure, because array elements are read millions of times.
     template <class T>
-    Status read(T& out, const std::string& what) {
-        if (left() < sizeof(T)) return truncated(what, sizeof(T));
+    Status read(T& out, std::string_view what, std::string_view suffix = {}) {
+        if (left() < sizeof(T)) return truncated(what, suffix, sizeof(T));
         std::memcpy(&out, b_.data() + pos_, sizeof(T));  // files are little-endian, as is x86/arm
         pos_ += sizeof(T);
         return {};
     }
 
-    Status read_string(std::string_view& out, const std::string& what) {
+    Status read_string(std::string_view& out, std::string_view what) {
         uint64_t len = 0;
-        HEARTH_TRY(read(len, what + " length"));
+        HEARTH_TRY(read(len, what, " length"));
         if (len > left()) {
-            return make_error(what + ": string length " + std::to_string(len) + " exceeds the " +
-                              std::to_string(left()) + " bytes left in the file");
+            return make_error(std::string(what) + ": string length " + std::to_string(len) +
+                              " exceeds the " + std::to_string(left()) +
+                              " bytes left in the file");
         }
         out = std::string_view(reinterpret_cast<const char*>(b_.data() + pos_), len);
         pos_ += len;
@@ -110,10 +113,10 @@ public:
     }
 
 private:
-    Status truncated(const std::string& what, size_t need) {
-        return make_error(what + ": file truncated at offset " + std::to_string(pos_) +
-                          " (need " + std::to_string(need) + " bytes, " +
-                          std::to_string(left()) + " left)");
+    Status truncated(std::string_view what, std::string_view suffix, size_t need) {
+        return make_error(std::string(what) + std::string(suffix) +
+                          ": file truncated at offset " + std::to_string(pos_) + " (need " +
+                          std::to_string(need) + " bytes, " + std::to_string(left()) + " left)");
     }
 
     std::span<const uint8_t> b_;
@@ -177,11 +180,11 @@ Status read_value(Cursor& c, GGUFType type, GGUFValue& out, const std::string& w
             }
             uint32_t et = 0;
             uint64_t count = 0;
-            HEARTH_TRY(c.read(et, what + " element type"));
+            HEARTH_TRY(c.read(et, what, " element type"));
             if (!valid_value_type(et)) {
                 return make_error(what + ": unknown array element type " + std::to_string(et));
             }
-            HEARTH_TRY(c.read(count, what + " count"));
+            HEARTH_TRY(c.read(count, what, " count"));
             const GGUFType etype = static_cast<GGUFType>(et);
             if (count > limits.max_array_elems || count > c.left() / min_encoded_size(etype)) {
                 return make_error(what + ": array count " + std::to_string(count) +
@@ -192,8 +195,13 @@ Status read_value(Cursor& c, GGUFType type, GGUFValue& out, const std::string& w
             arr.elem_type = etype;
             arr.items.resize(count);
             for (uint64_t i = 0; i < count; ++i) {
-                HEARTH_TRY(read_value(c, etype, arr.items[i], what + "[" + std::to_string(i) + "]",
-                                      limits, depth + 1));
+                // Elements share the array's name; the index is added only to an error
+                // (every message starts with `what`), keeping big arrays linear to read.
+                Status s = read_value(c, etype, arr.items[i], what, limits, depth + 1);
+                if (!s.ok()) {
+                    return make_error(what + "[" + std::to_string(i) + "]" +
+                                      s.error().message.substr(what.size()));
+                }
             }
             out.v = std::move(arr);
             break;

@@ -62,7 +62,9 @@ constexpr std::array<TraitsEntry, 20> kTraits = {{
     {GGMLType::BF16, {"bf16", 1, 2, true, true}},
 }};
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
@@ -98,8 +100,7 @@ Expected<size_t> row_bytes(GGMLType type, int64_t n) {
     }
     if (n < 0 || n % tt->block_elems != 0) {
         return make_error("row of " + std::to_string(n) + " elements is not a multiple of the " +
-                          std::string(tt->name) + " block size " +
-                          std::to_string(tt->block_elems));
+                          std::string(tt->name) + " block size " + std::to_string(tt->block_elems));
     }
     const uint64_t blocks = static_cast<uint64_t>(n / tt->block_elems);
     if (blocks > std::numeric_limits<size_t>::max() / tt->block_bytes) {
@@ -153,7 +154,9 @@ uint16_t fp32_to_fp16(float f) {
     return static_cast<uint16_t>(sign | q);
 }
 
-float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+float bf16_to_fp32(uint16_t h) {
+    return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 uint16_t fp32_to_bf16(float f) {
     const uint32_t x = std::bit_cast<uint32_t>(f);
@@ -190,7 +193,9 @@ int nearest_int(float v) {
 }
 
 // ggml's truncating float -> int8 conversion, kept for quantizers that rely on it.
-int trunc_int(float v) { return static_cast<int>(v); }
+int trunc_int(float v) {
+    return static_cast<int>(v);
+}
 
 // Scale and min of a K-quant sub-block, from the 12-byte packed table of Q4_K / Q5_K:
 //   j < 4 : scale = s[j] & 63,                    min = s[j+4] & 63
@@ -645,8 +650,8 @@ void encode_q2_K(const float* x, uint8_t* b) {
     float max_min = 0;
     for (int s = 0; s < 16; ++s) {
         for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * s + l]);
-        scales[s] = fit_scale_min(16, 3, x + 16 * s, weights, L + 16 * s, &mins[s], -0.5f, 0.1f,
-                                  15, true);
+        scales[s] =
+            fit_scale_min(16, 3, x + 16 * s, weights, L + 16 * s, &mins[s], -0.5f, 0.1f, 15, true);
         max_scale = std::max(max_scale, scales[s]);
         max_min = std::max(max_min, mins[s]);
     }
@@ -795,8 +800,8 @@ void decode_q4_K(const uint8_t* b, float* y) {
 // Shared by Q4_K and Q5_K: fit every 32-element sub-block with weights av_x + |x|, quantize
 // the eight scales and mins to 6 bits against the largest of each, then re-fit every value
 // to the stored (rounded) scale and min. Writes d, dmin, scales and the levels L.
-void encode_k_scales_mins(const float* x, int nmax, float rmin, float rdelta, int nstep,
-                          uint8_t* b, uint8_t* L) {
+void encode_k_scales_mins(const float* x, int nmax, float rmin, float rdelta, int nstep, uint8_t* b,
+                          uint8_t* L) {
     float weights[32];
     float mins[8];
     float scales[8];
@@ -808,8 +813,8 @@ void encode_k_scales_mins(const float* x, int nmax, float rmin, float rdelta, in
         for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
         const float av_x = std::sqrt(sum_x2 / 32);
         for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-        scales[s] = fit_scale_min(32, nmax, xs, weights, L + 32 * s, &mins[s], rmin, rdelta,
-                                  nstep, false);
+        scales[s] =
+            fit_scale_min(32, nmax, xs, weights, L + 32 * s, &mins[s], rmin, rdelta, nstep, false);
         max_scale = std::max(max_scale, scales[s]);
         max_min = std::max(max_min, mins[s]);
     }
@@ -1003,7 +1008,9 @@ void decode_q8_K(const uint8_t* b, float* y) {
 
 // ---- plain types --------------------------------------------------------------------
 
-void decode_f16(const uint8_t* b, float* y) { y[0] = load_f16(b); }
+void decode_f16(const uint8_t* b, float* y) {
+    y[0] = load_f16(b);
+}
 void decode_bf16(const uint8_t* b, float* y) {
     uint16_t h = 0;
     std::memcpy(&h, b, 2);
@@ -1022,19 +1029,32 @@ struct Codec {
 
 Codec codec_of(GGMLType type) {
     switch (type) {
-        case GGMLType::Q4_0: return {decode_q4_0, encode_q4_0};
-        case GGMLType::Q4_1: return {decode_q4_1, encode_q4_1};
-        case GGMLType::Q5_0: return {decode_q5_0, encode_q5_0};
-        case GGMLType::Q5_1: return {decode_q5_1, encode_q5_1};
-        case GGMLType::Q8_0: return {decode_q8_0, encode_q8_0};
-        case GGMLType::Q8_1: return {decode_q8_1, encode_q8_1};
-        case GGMLType::Q2_K: return {decode_q2_K, encode_q2_K};
-        case GGMLType::Q3_K: return {decode_q3_K, encode_q3_K};
-        case GGMLType::Q4_K: return {decode_q4_K, encode_q4_K};
-        case GGMLType::Q5_K: return {decode_q5_K, encode_q5_K};
-        case GGMLType::Q6_K: return {decode_q6_K, encode_q6_K};
-        case GGMLType::Q8_K: return {decode_q8_K, nullptr};
-        default: return {};
+        case GGMLType::Q4_0:
+            return {decode_q4_0, encode_q4_0};
+        case GGMLType::Q4_1:
+            return {decode_q4_1, encode_q4_1};
+        case GGMLType::Q5_0:
+            return {decode_q5_0, encode_q5_0};
+        case GGMLType::Q5_1:
+            return {decode_q5_1, encode_q5_1};
+        case GGMLType::Q8_0:
+            return {decode_q8_0, encode_q8_0};
+        case GGMLType::Q8_1:
+            return {decode_q8_1, encode_q8_1};
+        case GGMLType::Q2_K:
+            return {decode_q2_K, encode_q2_K};
+        case GGMLType::Q3_K:
+            return {decode_q3_K, encode_q3_K};
+        case GGMLType::Q4_K:
+            return {decode_q4_K, encode_q4_K};
+        case GGMLType::Q5_K:
+            return {decode_q5_K, encode_q5_K};
+        case GGMLType::Q6_K:
+            return {decode_q6_K, encode_q6_K};
+        case GGMLType::Q8_K:
+            return {decode_q8_K, nullptr};
+        default:
+            return {};
     }
 }
 
@@ -1094,14 +1114,17 @@ float dot_f32(const float* a, const float* x, int64_t n) {
 void dequantize_row(GGMLType type, const void* src, float* dst, int64_t n) {
     const auto* s = static_cast<const uint8_t*>(src);
     switch (type) {
-        case GGMLType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case GGMLType::F32:
+            std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+            return;
         case GGMLType::F16:
             for (int64_t i = 0; i < n; ++i) decode_f16(s + 2 * i, dst + i);
             return;
         case GGMLType::BF16:
             for (int64_t i = 0; i < n; ++i) decode_bf16(s + 2 * i, dst + i);
             return;
-        default: break;
+        default:
+            break;
     }
     const TypeTraits* tt = type_traits(type);
     const Codec codec = codec_of(type);
@@ -1119,7 +1142,9 @@ void dequantize_row(GGMLType type, const void* src, float* dst, int64_t n) {
 void quantize_row(GGMLType type, const float* src, void* dst, int64_t n) {
     auto* d = static_cast<uint8_t*>(dst);
     switch (type) {
-        case GGMLType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case GGMLType::F32:
+            std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+            return;
         case GGMLType::F16:
             for (int64_t i = 0; i < n; ++i) {
                 const uint16_t h = fp32_to_fp16(src[i]);
@@ -1132,7 +1157,8 @@ void quantize_row(GGMLType type, const float* src, void* dst, int64_t n) {
                 std::memcpy(d + 2 * i, &h, 2);
             }
             return;
-        default: break;
+        default:
+            break;
     }
     const TypeTraits* tt = type_traits(type);
     const Codec codec = codec_of(type);
@@ -1151,22 +1177,38 @@ void quantize_row(GGMLType type, const float* src, void* dst, int64_t n) {
 float dot_row(GGMLType type, const void* row, const float* x, int64_t n) {
     const auto* r = static_cast<const uint8_t*>(row);
     switch (type) {
-        case GGMLType::F32: return dot_f32(static_cast<const float*>(row), x, n);
-        case GGMLType::F16: return dot_half<fp16_to_fp32>(r, x, n);
-        case GGMLType::BF16: return dot_half<bf16_to_fp32>(r, x, n);
-        case GGMLType::Q4_0: return dot_blocks<32, 18, decode_q4_0>(r, x, n);
-        case GGMLType::Q4_1: return dot_blocks<32, 20, decode_q4_1>(r, x, n);
-        case GGMLType::Q5_0: return dot_blocks<32, 22, decode_q5_0>(r, x, n);
-        case GGMLType::Q5_1: return dot_blocks<32, 24, decode_q5_1>(r, x, n);
-        case GGMLType::Q8_0: return dot_blocks<32, 34, decode_q8_0>(r, x, n);
-        case GGMLType::Q8_1: return dot_blocks<32, 36, decode_q8_1>(r, x, n);
-        case GGMLType::Q2_K: return dot_blocks<kQK, 84, decode_q2_K>(r, x, n);
-        case GGMLType::Q3_K: return dot_blocks<kQK, 110, decode_q3_K>(r, x, n);
-        case GGMLType::Q4_K: return dot_blocks<kQK, 144, decode_q4_K>(r, x, n);
-        case GGMLType::Q5_K: return dot_blocks<kQK, 176, decode_q5_K>(r, x, n);
-        case GGMLType::Q6_K: return dot_blocks<kQK, 210, decode_q6_K>(r, x, n);
-        case GGMLType::Q8_K: return dot_blocks<kQK, 292, decode_q8_K>(r, x, n);
-        default: return std::numeric_limits<float>::quiet_NaN();
+        case GGMLType::F32:
+            return dot_f32(static_cast<const float*>(row), x, n);
+        case GGMLType::F16:
+            return dot_half<fp16_to_fp32>(r, x, n);
+        case GGMLType::BF16:
+            return dot_half<bf16_to_fp32>(r, x, n);
+        case GGMLType::Q4_0:
+            return dot_blocks<32, 18, decode_q4_0>(r, x, n);
+        case GGMLType::Q4_1:
+            return dot_blocks<32, 20, decode_q4_1>(r, x, n);
+        case GGMLType::Q5_0:
+            return dot_blocks<32, 22, decode_q5_0>(r, x, n);
+        case GGMLType::Q5_1:
+            return dot_blocks<32, 24, decode_q5_1>(r, x, n);
+        case GGMLType::Q8_0:
+            return dot_blocks<32, 34, decode_q8_0>(r, x, n);
+        case GGMLType::Q8_1:
+            return dot_blocks<32, 36, decode_q8_1>(r, x, n);
+        case GGMLType::Q2_K:
+            return dot_blocks<kQK, 84, decode_q2_K>(r, x, n);
+        case GGMLType::Q3_K:
+            return dot_blocks<kQK, 110, decode_q3_K>(r, x, n);
+        case GGMLType::Q4_K:
+            return dot_blocks<kQK, 144, decode_q4_K>(r, x, n);
+        case GGMLType::Q5_K:
+            return dot_blocks<kQK, 176, decode_q5_K>(r, x, n);
+        case GGMLType::Q6_K:
+            return dot_blocks<kQK, 210, decode_q6_K>(r, x, n);
+        case GGMLType::Q8_K:
+            return dot_blocks<kQK, 292, decode_q8_K>(r, x, n);
+        default:
+            return std::numeric_limits<float>::quiet_NaN();
     }
 }
 

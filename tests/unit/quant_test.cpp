@@ -1,6 +1,8 @@
 // Block formats: traits, fp16/bf16 conversion, hand-built blocks with known values,
 // quantization error bounds, the dot product, and byte-for-byte agreement with tensors
 // that llama.cpp's llama-quantize wrote into the test models.
+#include "quant.h"
+
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "gguf.h"
-#include "quant.h"
 
 namespace hearth {
 namespace {
@@ -50,8 +51,8 @@ TEST(QuantTraits, BlockSizesFollowGgml) {
 }
 
 TEST(QuantTraits, CapabilitiesCoverTheModelFormats) {
-    for (GGMLType t : {GGMLType::F32, GGMLType::F16, GGMLType::BF16, GGMLType::Q8_0,
-                       GGMLType::Q4_0, GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+    for (GGMLType t : {GGMLType::F32, GGMLType::F16, GGMLType::BF16, GGMLType::Q8_0, GGMLType::Q4_0,
+                       GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
         EXPECT_TRUE(type_traits(t)->can_dequantize) << type_traits(t)->name;
         EXPECT_TRUE(type_traits(t)->can_quantize) << type_traits(t)->name;
     }
@@ -187,7 +188,9 @@ std::vector<float> decode(GGMLType t, const std::vector<uint8_t>& block) {
     return out;
 }
 
-void put16(std::vector<uint8_t>& b, size_t at, uint16_t v) { std::memcpy(&b[at], &v, 2); }
+void put16(std::vector<uint8_t>& b, size_t at, uint16_t v) {
+    std::memcpy(&b[at], &v, 2);
+}
 
 TEST(QuantBlocks, Q8_0) {
     std::vector<uint8_t> b(34, 0);
@@ -291,7 +294,7 @@ TEST(QuantBlocks, Q3_K) {
     // Sub-block 9 = elements 144..159 = 128 + 16 + l: low bits at qs[32 + 16 + l] bits
     // 0..1, high bit = bit 4 of hmask[16 + l].
     b[32 + 48 + 2] = 0x02;
-    b[16 + 2] = 0x10;  // element 146: q = 2 + 4 - 4
+    b[16 + 2] = 0x10;       // element 146: q = 2 + 4 - 4
     b[32 + 48 + 5] = 0x01;  // element 149: q = 1 - 4
     auto y = decode(GGMLType::Q3_K, b);
     EXPECT_EQ(y[146], -6.0f);
@@ -439,9 +442,9 @@ TEST(QuantError, Q8_0ErrorIsHalfAStep) {
 }
 
 TEST(QuantError, ZeroAndConstantBlocks) {
-    for (GGMLType t : {GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q4_1, GGMLType::Q5_0,
-                       GGMLType::Q5_1, GGMLType::Q2_K, GGMLType::Q3_K, GGMLType::Q4_K,
-                       GGMLType::Q5_K, GGMLType::Q6_K}) {
+    for (GGMLType t :
+         {GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1,
+          GGMLType::Q2_K, GGMLType::Q3_K, GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
         const std::vector<float> zeros(256, 0.0f);
         for (float v : dequantize(t, quantize(t, zeros), 256)) {
             EXPECT_EQ(v, 0.0f) << type_traits(t)->name;
@@ -529,7 +532,7 @@ Reencoded reencode_against(const GGUFFile& original, const GGUFFile& quantized) 
                                 tt->block_bytes) != 0) {
                     if (out.mismatched_blocks++ == 0) {
                         out.first_mismatch = std::string(t.name) + " row " + std::to_string(r) +
-                                           " block " + std::to_string(b);
+                                             " block " + std::to_string(b);
                     }
                 }
             }
