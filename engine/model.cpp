@@ -136,12 +136,12 @@ Expected<Hparams> read_hparams(const GGUFFile& file) {
     }
     std::optional<int64_t> default_head_dim;
     if (*n_embd % *n_head == 0) default_head_dim = *n_embd / *n_head;
-    auto head_dim = md.get_int("attention.key_length", default_head_dim, 2, 1024);
-    if (!head_dim.ok() && !default_head_dim) {
+    if (!default_head_dim && md.find("attention.key_length") == nullptr) {
         return make_error("'" + md.key("embedding_length") + "' = " + std::to_string(*n_embd) +
                           " is not a multiple of the head count " + std::to_string(*n_head) +
                           " and '" + md.key("attention.key_length") + "' is absent");
     }
+    auto head_dim = md.get_int("attention.key_length", default_head_dim, 2, 1024);
     HEARTH_TRY(head_dim);
     if (*head_dim % 2 != 0) {
         return make_error("head dimension " + std::to_string(*head_dim) +

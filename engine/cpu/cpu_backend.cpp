@@ -165,9 +165,9 @@ Status CpuSession::eval(std::span<const int32_t> tokens, int32_t pos, bool logit
         cpu::rope_table(pos + t, hd, hp_.rope_theta, rope_.data() + t * hd);
     }
 
+    auto bias = [](const TensorView& b) { return b.present() ? b.f32() : nullptr; };
     for (int32_t il = 0; il < hp_.n_layer; ++il) {
         const LayerWeights& L = model.layer(il);
-        auto bias = [](const TensorView& b) { return b.present() ? b.f32() : nullptr; };
 
         for (int64_t t = 0; t < T; ++t) {
             cpu::rms_norm(x_.data() + t * E, L.attn_norm.f32(), h_.data() + t * E, E, hp_.rms_eps);
@@ -185,8 +185,7 @@ Status CpuSession::eval(std::span<const int32_t> tokens, int32_t pos, bool logit
         }
         attention(il, pos, T);
         cpu::matmul(pool, L.wo, attn_.data(), T, h_.data());
-        for (int64_t i = 0; i < T * E; ++i)
-            x_[static_cast<size_t>(i)] += h_[static_cast<size_t>(i)];
+        cpu::add(x_.data(), h_.data(), T * E);  // residual
 
         for (int64_t t = 0; t < T; ++t) {
             cpu::rms_norm(x_.data() + t * E, L.ffn_norm.f32(), h_.data() + t * E, E, hp_.rms_eps);
@@ -195,8 +194,7 @@ Status CpuSession::eval(std::span<const int32_t> tokens, int32_t pos, bool logit
         cpu::matmul(pool, L.w_up, h_.data(), T, up_.data());
         cpu::swiglu(gate_.data(), up_.data(), T * F);
         cpu::matmul(pool, L.w_down, gate_.data(), T, h_.data());
-        for (int64_t i = 0; i < T * E; ++i)
-            x_[static_cast<size_t>(i)] += h_[static_cast<size_t>(i)];
+        cpu::add(x_.data(), h_.data(), T * E);  // residual
     }
     n_valid_ = pos + static_cast<int32_t>(T);
 

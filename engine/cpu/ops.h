@@ -39,6 +39,9 @@ void rope_table(int64_t pos, int32_t head_dim, float theta, float* out);
 // In-place softmax over n elements (fp32, max subtracted).
 void softmax(float* x, int64_t n);
 
+// x += y element-wise.
+void add(float* x, const float* y, int64_t n);
+
 // silu(g) * u element-wise into g.
 void swiglu(float* g, const float* u, int64_t n);
 
