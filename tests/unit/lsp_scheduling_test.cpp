@@ -1,0 +1,228 @@
+// Scheduling of model work: cancellation, supersession, debounce, request storms,
+// prefill progress, and one reply per request throughout.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "in_process_server.h"
+
+using namespace hearth::lsp;
+using namespace std::chrono_literals;
+
+namespace {
+
+json pos(int line, int character) { return json{{"line", line}, {"character", character}}; }
+
+json inline_params(const std::string& uri, int line, int character, int trigger = 1) {
+    return json{{"textDocument", {{"uri", uri}}},
+                {"position", pos(line, character)},
+                {"context", {{"triggerKind", trigger}}}};
+}
+
+class LspScheduling : public ::testing::Test {
+protected:
+    void start(int debounce_ms = 0, size_t max_pending = 64, json caps = json::object()) {
+        LspServerOptions o;
+        o.settings.debounce_ms = debounce_ms;
+        o.max_pending_completions = max_pending;
+        o.progress_min_tokens = 16;
+        server = std::make_unique<InProcessServer>(o, InProcessServer::fake_factory(fake));
+        if (!caps.contains("textDocument")) caps["textDocument"] = {{"inlineCompletion", json::object()}};
+        client().initialize(caps);
+        ASSERT_FALSE(client().wait_for("hearth/status").is_null());  // model loaded
+    }
+    MemoryClient& client() { return server->client(); }
+    void open(const std::string& uri, const std::string& text) {
+        client().notify("textDocument/didOpen",
+                        {{"textDocument", {{"uri", uri}, {"languageId", "python"}, {"version", 1}, {"text", text}}}});
+    }
+    // Waits until the fake completer is inside a call.
+    bool wait_running() {
+        for (int i = 0; i < 2000; ++i) {
+            if (fake->running.load() > 0) return true;
+            std::this_thread::sleep_for(1ms);
+        }
+        return false;
+    }
+    json status() {
+        return client().request("workspace/executeCommand", {{"command", "hearth.status"}})["result"];
+    }
+
+    std::shared_ptr<FakeCompleterState> fake = std::make_shared<FakeCompleterState>();
+    std::unique_ptr<InProcessServer> server;
+};
+
+}  // namespace
+
+TEST_F(LspScheduling, CancelRequestStopsRunningWork) {
+    fake->delay = 5s;
+    start();
+    open("file:///a.py", "x = \n");
+    json id = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
+    ASSERT_TRUE(wait_running());
+    auto t0 = std::chrono::steady_clock::now();
+    client().notify("$/cancelRequest", {{"id", id}});
+    json r = client().wait_response(id);
+    auto waited = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(r.contains("error")) << r;
+    EXPECT_EQ(r["error"]["code"], -32800);
+    EXPECT_LT(waited, 2s);
+    EXPECT_EQ(fake->cancelled_calls.load(), 1);
+    EXPECT_EQ(client().responses_for(id), 1u);
+    // Cancelling something already answered is harmless.
+    client().notify("$/cancelRequest", {{"id", id}});
+    client().notify("$/cancelRequest", {{"id", "never-sent"}});
+    EXPECT_EQ(status()["state"], "ready");
+}
+
+TEST_F(LspScheduling, CancelQueuedRequestIsAnsweredAtOnce) {
+    fake->delay = 3s;
+    start();
+    open("file:///a.py", "a = \n");
+    open("file:///b.py", "b = \n");
+    json running = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
+    ASSERT_TRUE(wait_running());
+    json queued = client().send_request("textDocument/inlineCompletion", inline_params("file:///b.py", 0, 4));
+    client().notify("$/cancelRequest", {{"id", queued}});
+    json r = client().wait_response(queued);
+    EXPECT_EQ(r["error"]["code"], -32800);
+    EXPECT_EQ(fake->complete_calls.load(), 1);  // the queued one never reached the model
+    client().notify("$/cancelRequest", {{"id", running}});
+    EXPECT_EQ(client().wait_response(running)["error"]["code"], -32800);
+}
+
+TEST_F(LspScheduling, NewerRequestForTheSameDocumentSupersedes) {
+    fake->delay = 300ms;
+    fake->completion = "done";
+    start();
+    open("file:///a.py", "x = \n");
+    json first = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
+    ASSERT_TRUE(wait_running());
+    json second = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
+    json third = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
+    // The pending second is answered at once (empty), the running first when its call
+    // notices `cancelled`, and only the third gets text.
+    json r2 = client().wait_response(second);
+    EXPECT_EQ(r2["result"]["items"], json::array());
+    json r1 = client().wait_response(first);
+    EXPECT_EQ(r1["result"]["items"], json::array());
+    json r3 = client().wait_response(third);
+    ASSERT_EQ(r3["result"]["items"].size(), 1u) << r3;
+    EXPECT_EQ(r3["result"]["items"][0]["insertText"], "done");
+    EXPECT_EQ(fake->cancelled_calls.load(), 1);
+    EXPECT_EQ(fake->complete_calls.load(), 2);
+}
+
+TEST_F(LspScheduling, DebounceCoalescesAutomaticRequests) {
+    start(/*debounce_ms=*/150);
+    open("file:///a.py", "x = \n");
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<json> ids;
+    for (int i = 0; i < 5; ++i) {
+        ids.push_back(client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4, 2)));
+    }
+    json last = client().wait_response(ids.back());
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);
+    EXPECT_EQ(last["result"]["items"].size(), 1u);
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+        EXPECT_EQ(client().wait_response(ids[i])["result"]["items"], json::array());
+    }
+    EXPECT_EQ(fake->complete_calls.load(), 1);
+    // Invoked requests do not wait.
+    t0 = std::chrono::steady_clock::now();
+    client().request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4, 1));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 140ms);
+}
+
+TEST_F(LspScheduling, RequestStormStaysBoundedAndTheNewestIsServed) {
+    fake->delay = 2ms;
+    start(/*debounce_ms=*/0, /*max_pending=*/8);
+    open("file:///a.py", "def f():\n    return \n");
+    constexpr int kStorm = 500;
+    std::vector<json> ids;
+    ids.reserve(kStorm);
+    for (int i = 0; i < kStorm; ++i) {
+        ids.push_back(client().send_request("textDocument/inlineCompletion",
+                                            inline_params("file:///a.py", 1, 11, 1 + i % 2)));
+    }
+    json last = client().wait_response(ids.back());
+    ASSERT_EQ(last["result"]["items"].size(), 1u) << last;
+    int empty = 0;
+    for (int i = 0; i + 1 < kStorm; ++i) {
+        json r = client().wait_response(ids[i]);
+        ASSERT_TRUE(r.contains("result")) << r;
+        if (r["result"]["items"].empty()) ++empty;
+    }
+    for (const auto& id : ids) EXPECT_EQ(client().responses_for(id), 1u);
+    EXPECT_GT(empty, kStorm / 2);                     // most were superseded...
+    EXPECT_LT(fake->complete_calls.load(), kStorm / 2);  // ...without reaching the model
+    EXPECT_EQ(fake->max_running.load(), 1);
+    EXPECT_LE(status()["pendingCompletionsHighWater"].get<int>(), 1);  // one slot per document
+}
+
+TEST_F(LspScheduling, StormAcrossDocumentsIsCappedByMaxPending) {
+    fake->delay = 50ms;
+    start(/*debounce_ms=*/0, /*max_pending=*/8);
+    for (int d = 0; d < 40; ++d) open("file:///d" + std::to_string(d) + ".py", "x = \n");
+    std::vector<json> ids;
+    for (int d = 0; d < 40; ++d) {
+        ids.push_back(client().send_request("textDocument/inlineCompletion",
+                                            inline_params("file:///d" + std::to_string(d) + ".py", 0, 4)));
+    }
+    json s = status();
+    EXPECT_LE(s["pendingCompletionsHighWater"].get<int>(), 8);
+    // Everything is answered exactly once; the evicted ones at once with no items.
+    int with_items = 0;
+    for (const auto& id : ids) {
+        json r = client().wait_response(id);
+        ASSERT_TRUE(r.contains("result")) << r;
+        with_items += r["result"]["items"].empty() ? 0 : 1;
+        EXPECT_EQ(client().responses_for(id), 1u);
+    }
+    EXPECT_GE(with_items, 8);
+    EXPECT_LE(with_items, 9);
+}
+
+TEST_F(LspScheduling, LongPrefillReportsProgressAndShutdownCancelsWork) {
+    fake->delay = 100ms;
+    fake->progress_steps = 4;
+    start(0, 64, json{{"window", {{"workDoneProgress", true}}},
+                      {"textDocument", {{"inlineCompletion", json::object()}}}});
+    open("file:///a.py", std::string(400, 'x') + "\n");
+    client().notifications();  // forget the model load's progress
+    json r = client().request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 400));
+    ASSERT_TRUE(r.contains("result"));
+    bool saw_report = false;
+    bool saw_end = false;
+    for (const auto& m : client().notifications()) {
+        if (m.value("method", "") != "$/progress") continue;
+        std::string kind = m["params"]["value"]["kind"];
+        saw_report = saw_report || kind == "report";
+        saw_end = saw_end || kind == "end";
+    }
+    EXPECT_TRUE(saw_report);
+    EXPECT_TRUE(saw_end);
+
+    // shutdown answers queued work and stops the running call.
+    fake->progress_steps = 0;
+    fake->delay = 5s;
+    json running = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 400));
+    ASSERT_TRUE(wait_running());
+    json down = client().request("shutdown", nullptr);
+    EXPECT_TRUE(down.contains("result"));
+    EXPECT_EQ(client().wait_response(running)["error"]["code"], -32800);
+    client().notify("exit", nullptr);
+    EXPECT_EQ(server->wait_exit(), 0);
+}
+
+TEST_F(LspScheduling, ExitWhileTheModelRunsDoesNotHang) {
+    fake->delay = 10s;
+    start();
+    open("file:///a.py", "x\n");
+    client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 1));
+    ASSERT_TRUE(wait_running());
+    auto t0 = std::chrono::steady_clock::now();
+    client().notify("exit", nullptr);
+    EXPECT_EQ(server->wait_exit(5s), 1);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
