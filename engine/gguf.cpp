@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -146,8 +147,9 @@ uint64_t min_encoded_size(GGUFType t) {
 
 bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(GGUFType::FLOAT64); }
 
+// `budget` is the number of array elements still allowed (GGUFLimits::max_metadata_values).
 Status read_value(Cursor& c, GGUFType type, GGUFValue& out, const std::string& what,
-                  const GGUFLimits& limits, uint32_t depth) {
+                  const GGUFLimits& limits, uint32_t depth, uint64_t& budget) {
     out.type = type;
     switch (type) {
         case GGUFType::UINT8: { uint8_t x{}; HEARTH_TRY(c.read(x, what)); out.v = uint64_t{x}; break; }
@@ -186,18 +188,25 @@ Status read_value(Cursor& c, GGUFType type, GGUFValue& out, const std::string& w
             }
             HEARTH_TRY(c.read(count, what, " count"));
             const GGUFType etype = static_cast<GGUFType>(et);
-            if (count > limits.max_array_elems || count > c.left() / min_encoded_size(etype)) {
+            if (count > c.left() / min_encoded_size(etype)) {
                 return make_error(what + ": array count " + std::to_string(count) +
                                   " cannot fit in the " + std::to_string(c.left()) +
                                   " bytes left in the file");
             }
+            if (count > limits.max_array_elems || count > budget) {
+                return make_error(what + ": array count " + std::to_string(count) +
+                                  " exceeds the metadata limit (" +
+                                  std::to_string(std::min(limits.max_array_elems, budget)) +
+                                  " more elements allowed)");
+            }
+            budget -= count;
             GGUFArray arr;
             arr.elem_type = etype;
             arr.items.resize(count);
             for (uint64_t i = 0; i < count; ++i) {
                 // Elements share the array's name; the index is added only to an error
                 // (every message starts with `what`), keeping big arrays linear to read.
-                Status s = read_value(c, etype, arr.items[i], what, limits, depth + 1);
+                Status s = read_value(c, etype, arr.items[i], what, limits, depth + 1, budget);
                 if (!s.ok()) {
                     return make_error(what + "[" + std::to_string(i) + "]" +
                                       s.error().message.substr(what.size()));
@@ -285,6 +294,7 @@ Status GGUFFile::parse_all(const GGUFLimits& limits) {
     }
 
     kv_.resize(n_kv);
+    uint64_t value_budget = limits.max_metadata_values;
     for (uint64_t i = 0; i < n_kv; ++i) {
         const std::string where = "metadata[" + std::to_string(i) + "]";
         HEARTH_TRY(c.read_string(kv_[i].key, where + " key"));
@@ -292,7 +302,8 @@ Status GGUFFile::parse_all(const GGUFLimits& limits) {
         uint32_t t = 0;
         HEARTH_TRY(c.read(t, what + " type"));
         if (!valid_value_type(t)) return make_error(what + ": unknown value type " + std::to_string(t));
-        HEARTH_TRY(read_value(c, static_cast<GGUFType>(t), kv_[i].value, what, limits, 0));
+        HEARTH_TRY(
+            read_value(c, static_cast<GGUFType>(t), kv_[i].value, what, limits, 0, value_budget));
     }
 
     {

@@ -87,6 +87,10 @@ struct GGUFLimits {
     uint64_t max_tensors = 1u << 20;
     uint64_t max_kv = 1u << 20;
     uint64_t max_array_elems = 1ull << 28;   // also bounded by the bytes left in the file
+    // Array elements of all keys together. Each parsed element takes ~48 bytes, so this
+    // caps metadata memory near 800 MB whatever the file holds (a real vocabulary of 256k
+    // tokens with merges and scores is under 1M elements).
+    uint64_t max_metadata_values = 1ull << 24;
     uint32_t max_nesting = 8;
 };
 

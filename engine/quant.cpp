@@ -192,9 +192,17 @@ int nearest_int(float v) {
     return (bits & 0x007fffff) - 0x00400000;
 }
 
-// ggml's truncating float -> int8 conversion, kept for quantizers that rely on it.
+// Truncating float -> int, as the reference quantizers' casts. A plain cast of NaN or of an
+// out-of-range value is undefined behaviour, and quantize_row may see such input (a
+// corrupt source tensor), so those map to 0 or to the nearest int limit instead.
 int trunc_int(float v) {
-    return static_cast<int>(v);
+    if (v > -2147483648.0f && v < 2147483648.0f) return static_cast<int>(v);
+    return v > 0 ? std::numeric_limits<int>::max() : v < 0 ? std::numeric_limits<int>::min() : 0;
+}
+
+// Round half away from zero (roundf), with the same guard.
+int round_int(float v) {
+    return trunc_int(std::round(v));
 }
 
 // Scale and min of a K-quant sub-block, from the 12-byte packed table of Q4_K / Q5_K:
@@ -580,7 +588,7 @@ void encode_q8_0(const float* x, uint8_t* b) {
     const float id = d != 0 ? 1.0f / d : 0.0f;
     store_f16(b, d);
     for (int j = 0; j < 32; ++j) {
-        b[2 + j] = static_cast<uint8_t>(static_cast<int>(std::round(x[j] * id)));
+        b[2 + j] = static_cast<uint8_t>(round_int(x[j] * id));
     }
 }
 
@@ -601,7 +609,7 @@ void encode_q8_1(const float* x, uint8_t* b) {
     store_f16(b, d);
     int sum = 0;
     for (int j = 0; j < 32; ++j) {
-        const int8_t q = static_cast<int8_t>(static_cast<int>(std::round(x[j] * id)));
+        const int8_t q = static_cast<int8_t>(round_int(x[j] * id));
         b[4 + j] = static_cast<uint8_t>(q);
         sum += q;
     }

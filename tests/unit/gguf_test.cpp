@@ -211,7 +211,8 @@ TEST(GGUFWriter, EveryScalarTypeRoundTrips) {
     w.set_string("utf8", "h\xc3\xa9llo \xe2\x86\x92 \xf0\x9f\x94\xa5");
     w.set_string("nul", std::string_view("a\0b", 3));
     w.set_string("empty", "");
-    auto f = reparse(write_ok(w));
+    const std::vector<uint8_t> bytes = write_ok(w);
+    auto f = reparse(bytes);
     ASSERT_NE(f, nullptr);
     ASSERT_EQ(f->metadata().size(), 15u);
     const std::vector<std::pair<std::string, GGUFType>> order = {
@@ -259,7 +260,8 @@ TEST(GGUFWriter, TypedArraysRoundTrip) {
     w.set_array_i64("i64", i64s);
     w.set_array_f32("f32", f32s);
     w.set_array_i32("none", {});
-    auto f = reparse(write_ok(w));
+    const std::vector<uint8_t> bytes = write_ok(w);
+    auto f = reparse(bytes);
     ASSERT_NE(f, nullptr);
     auto check = [&](const char* key, GGUFType et, size_t n) -> const GGUFArray* {
         const GGUFArray* a = f->get_array(key);
@@ -314,7 +316,8 @@ TEST(GGUFWriter, NestedArraysRoundTrip) {
     ASSERT_TRUE(
         w.set_value("f64s", array_of(GGUFType::FLOAT64, {GGUFValue{GGUFType::FLOAT64, 0.25}}))
             .ok());
-    auto f = reparse(write_ok(w));
+    const std::vector<uint8_t> bytes = write_ok(w);
+    auto f = reparse(bytes);
     ASSERT_NE(f, nullptr);
     const GGUFArray* o = f->get_array("nested");
     ASSERT_NE(o, nullptr);
@@ -383,7 +386,8 @@ TEST(GGUFWriter, SettingAKeyAgainReplacesItInPlace) {
     EXPECT_EQ(w.kv_count(), 3u);
     EXPECT_TRUE(w.remove_key("c"));
     EXPECT_FALSE(w.remove_key("c"));
-    auto f = reparse(write_ok(w));
+    const std::vector<uint8_t> bytes = write_ok(w);
+    auto f = reparse(bytes);
     ASSERT_NE(f, nullptr);
     ASSERT_EQ(f->metadata().size(), 2u);
     EXPECT_EQ(f->metadata()[0].key, "a");
@@ -477,7 +481,8 @@ TEST(GGUFWriter, CustomAlignment) {
     const int64_t ne[1] = {10};
     ASSERT_TRUE(w.add_tensor("a", GGMLType::F32, ne, std::span<const uint8_t>(a)).ok());
     ASSERT_TRUE(w.add_tensor("b", GGMLType::I32, ne, std::span<const uint8_t>(a)).ok());
-    auto f = reparse(write_ok(w));
+    const std::vector<uint8_t> bytes = write_ok(w);
+    auto f = reparse(bytes);
     ASSERT_NE(f, nullptr);
     EXPECT_EQ(f->alignment(), 256u);
     EXPECT_EQ(f->data_offset() % 256, 0u);
@@ -826,6 +831,30 @@ TEST(GGUFHostile, MetadataChecks) {
     ASSERT_NE(f, nullptr);
     EXPECT_EQ(f->alignment(), 64u);
     EXPECT_EQ(f->data_offset() % 64, 0u);
+}
+
+TEST(GGUFHostile, LimitsCapTheWorkAFileMayAskFor) {
+    GGUFWriter w;
+    w.set_array_i32("a", std::vector<int32_t>{1, 2, 3});
+    w.set_array_string("b", std::vector<std::string>{"x", "y", "z"});
+    const std::vector<uint8_t> bytes = write_ok(w);
+    ASSERT_NE(reparse(bytes), nullptr);
+    GGUFLimits tight;
+    tight.max_metadata_values = 5;  // the second array crosses it
+    auto f = GGUFFile::parse(bytes, tight);
+    ASSERT_FALSE(f.ok());
+    EXPECT_TRUE(contains(f.error().message, "metadata[1] 'b': array count 3 exceeds"))
+        << f.error().message;
+    tight = GGUFLimits{};
+    tight.max_array_elems = 2;
+    EXPECT_FALSE(GGUFFile::parse(bytes, tight).ok());
+    tight = GGUFLimits{};
+    tight.max_kv = 1;
+    EXPECT_FALSE(GGUFFile::parse(bytes, tight).ok());
+    const std::vector<uint8_t> model = small_valid_file();
+    tight = GGUFLimits{};
+    tight.max_tensors = 1;
+    EXPECT_FALSE(GGUFFile::parse(model, tight).ok());
 }
 
 TEST(GGUFHostile, VocabOnlyFilesMayEndWithoutPadding) {
