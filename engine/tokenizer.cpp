@@ -21,6 +21,8 @@ using unicode::kNumber;
 using unicode::kPunctuation;
 using unicode::kWhitespace;
 
+constexpr uint32_t kNoMerge = ~uint32_t{0};  // rank of "no merge"
+
 // (left id, right id) -> (rank, merged id), open addressing with linear probing. The BPE
 // inner loop does one lookup per candidate pair, so this is the hottest table.
 class MergeTable {
@@ -90,6 +92,13 @@ struct TokenizerData {
     std::unordered_map<std::string_view, int32_t> by_bytes;  // normal tokens; ignore_merges
     std::array<int32_t, 256> byte_token{};
     MergeTable merges;
+    // Merges of two single-byte tokens, indexed by (first byte << 8 | second byte): the
+    // first merges of every piece, looked up in a table small enough to stay in cache.
+    struct PairMerge {
+        uint32_t rank = kNoMerge;
+        int32_t result = -1;
+    };
+    std::vector<PairMerge> byte_pairs;
 
     // Control and user-defined tokens for Template mode, grouped by first byte (the
     // group of byte b is specials[special_begin[b], special_begin[b+1])), longest first.
@@ -371,6 +380,10 @@ struct Symbol {
     int32_t id;    // -1 once merged into its left neighbour
     int32_t prev;  // -1 at the start
     int32_t next;  // n at the end
+    // The merge of this symbol with its right neighbour as they stand now (rank
+    // kNoMerge if none); refreshed whenever either side changes.
+    uint32_t rank;
+    int32_t result;
 };
 
 struct EncodeState {
@@ -392,19 +405,32 @@ void bpe(const TokenizerData& d, std::string_view piece, EncodeState& st,
     auto& sym = st.symbols;
     sym.resize(piece.size());
     for (int32_t i = 0; i < n; ++i) {
-        sym[i] = Symbol{d.byte_token[static_cast<uint8_t>(piece[i])], i - 1, i + 1};
+        sym[i] = Symbol{d.byte_token[static_cast<uint8_t>(piece[i])], i - 1, i + 1, kNoMerge, -1};
     }
     auto& heap = st.heap;
     heap.clear();
-    const auto push_pair = [&](int32_t left) {
-        const int32_t right = sym[left].next;
-        if (right >= n) return;
-        if (const MergeTable::Slot* m = d.merges.find(sym[left].id, sym[right].id)) {
-            heap.push_back((uint64_t{m->rank} << 32) | static_cast<uint32_t>(left));
-            std::push_heap(heap.begin(), heap.end(), std::greater<>());
+    // Looks up the pair at `left`, records it in the symbol and queues it.
+    const auto update_pair = [&](int32_t left) -> bool {
+        Symbol& s = sym[left];
+        s.rank = kNoMerge;
+        const int32_t right = s.next;
+        if (right >= n) return false;
+        // A symbol spans the bytes from its position to the next symbol's.
+        if (right == left + 1 && sym[right].next == right + 1) {
+            const auto& pm = d.byte_pairs[(static_cast<uint8_t>(piece[left]) << 8) |
+                                          static_cast<uint8_t>(piece[right])];
+            s.rank = pm.rank;
+            s.result = pm.result;
+        } else if (const MergeTable::Slot* m = d.merges.find(s.id, sym[right].id)) {
+            s.rank = m->rank;
+            s.result = m->result;
         }
+        if (s.rank == kNoMerge) return false;
+        heap.push_back((uint64_t{s.rank} << 32) | static_cast<uint32_t>(left));
+        return true;
     };
-    for (int32_t i = 0; i + 1 < n; ++i) push_pair(i);
+    for (int32_t i = 0; i + 1 < n; ++i) update_pair(i);
+    std::make_heap(heap.begin(), heap.end(), std::greater<>());
 
     while (!heap.empty()) {
         std::pop_heap(heap.begin(), heap.end(), std::greater<>());
@@ -412,19 +438,19 @@ void bpe(const TokenizerData& d, std::string_view piece, EncodeState& st,
         heap.pop_back();
         const auto rank = static_cast<uint32_t>(top >> 32);
         const auto left = static_cast<int32_t>(top & 0xFFFFFFFFu);
-        // Entries go stale when a neighbour merges first; ranks are unique per pair, so
-        // a pair that still has the entry's rank is the pair the entry was made for.
-        if (sym[left].id < 0) continue;
-        const int32_t right = sym[left].next;
-        if (right >= n) continue;
-        const MergeTable::Slot* m = d.merges.find(sym[left].id, sym[right].id);
-        if (m == nullptr || m->rank != rank) continue;
-        sym[left].id = m->result;
+        // Entries go stale when a neighbour merges first. A merge rank names one pair, so
+        // an entry whose rank is still the symbol's current pair rank is current.
+        Symbol& s = sym[left];
+        if (s.id < 0 || s.rank != rank) continue;
+        const int32_t right = s.next;
+        s.id = s.result;
         sym[right].id = -1;
-        sym[left].next = sym[right].next;
-        if (sym[right].next < n) sym[sym[right].next].prev = left;
-        if (sym[left].prev >= 0) push_pair(sym[left].prev);
-        push_pair(left);
+        s.next = sym[right].next;
+        if (s.next < n) sym[s.next].prev = left;
+        if (s.prev >= 0 && update_pair(s.prev)) {
+            std::push_heap(heap.begin(), heap.end(), std::greater<>());
+        }
+        if (update_pair(left)) std::push_heap(heap.begin(), heap.end(), std::greater<>());
     }
     for (int32_t i = 0; i < n; i = sym[i].next) out.push_back(sym[i].id);
 }
@@ -649,6 +675,12 @@ Expected<Tokenizer> Tokenizer::from_gguf(const GGUFFile& gguf) {
                               " names a token missing from the vocabulary");
         }
         d->merges.insert_or_assign(l->second, r->second, static_cast<uint32_t>(rank), m->second);
+    }
+    d->byte_pairs.resize(256 * 256);
+    for (size_t pair = 0; pair < d->byte_pairs.size(); ++pair) {
+        if (const auto* m = d->merges.find(d->byte_token[pair >> 8], d->byte_token[pair & 0xFF])) {
+            d->byte_pairs[pair] = {m->rank, m->result};
+        }
     }
 
     // Special tokens for Template mode: grouped by first byte, longest first, so the
