@@ -402,7 +402,7 @@ Expected<uint64_t> GGUFWriter::alignment() const {
 // ---- tensors -----------------------------------------------------------------------
 
 Expected<GGUFWriter::Tensor> GGUFWriter::check_tensor(std::string_view name, GGMLType type,
-                                                      std::span<const int64_t> ne) const {
+                                                      const std::vector<int64_t>& ne) const {
     const std::string what = "tensor '" + std::string(name) + "'";
     for (const Tensor& t : tensors_) {
         if (t.name == name) return make_error(what + ": duplicate name");
@@ -434,7 +434,7 @@ Expected<GGUFWriter::Tensor> GGUFWriter::check_tensor(std::string_view name, GGM
     return t;
 }
 
-Status GGUFWriter::add_tensor(std::string_view name, GGMLType type, std::span<const int64_t> ne,
+Status GGUFWriter::add_tensor(std::string_view name, GGMLType type, const std::vector<int64_t>& ne,
                               std::span<const uint8_t> data) {
     auto t = check_tensor(name, type, ne);
     if (!t.ok()) return t.error();
@@ -447,7 +447,7 @@ Status GGUFWriter::add_tensor(std::string_view name, GGMLType type, std::span<co
     return {};
 }
 
-Status GGUFWriter::add_tensor(std::string_view name, GGMLType type, std::span<const int64_t> ne,
+Status GGUFWriter::add_tensor(std::string_view name, GGMLType type, const std::vector<int64_t>& ne,
                               GGUFTensorFill fill) {
     if (!fill) return make_error("tensor '" + std::string(name) + "': empty fill callback");
     auto t = check_tensor(name, type, ne);
@@ -457,7 +457,7 @@ Status GGUFWriter::add_tensor(std::string_view name, GGMLType type, std::span<co
     return {};
 }
 
-Status GGUFWriter::add_tensor(std::string_view name, GGMLType type, std::span<const int64_t> ne,
+Status GGUFWriter::add_tensor(std::string_view name, GGMLType type, const std::vector<int64_t>& ne,
                               GGUFRowFill row_fill) {
     if (!row_fill) return make_error("tensor '" + std::string(name) + "': empty row callback");
     auto t = check_tensor(name, type, ne);
@@ -469,7 +469,7 @@ Status GGUFWriter::add_tensor(std::string_view name, GGMLType type, std::span<co
 
 Status GGUFWriter::copy_tensor(const GGUFTensorInfo& t) {
     if (t.data == nullptr) return make_error("tensor '" + std::string(t.name) + "' has no data");
-    const std::span<const int64_t> ne(t.ne.data(), t.n_dims);
+    const std::vector<int64_t> ne(t.ne.begin(), t.ne.begin() + std::min<uint32_t>(t.n_dims, 4));
     return add_tensor(t.name, t.type, ne, std::span<const uint8_t>(t.data, t.nbytes));
 }
 

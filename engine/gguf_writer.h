@@ -101,11 +101,11 @@ public:
     // ---- tensors ----
     // ne[0] is the contiguous dimension (1..4 dims, each >= 1, ne[0] a multiple of the
     // type's block size). Errors: unknown type, bad shape, duplicate name.
-    Status add_tensor(std::string_view name, GGMLType type, std::span<const int64_t> ne,
+    Status add_tensor(std::string_view name, GGMLType type, const std::vector<int64_t>& ne,
                       std::span<const uint8_t> data);
-    Status add_tensor(std::string_view name, GGMLType type, std::span<const int64_t> ne,
+    Status add_tensor(std::string_view name, GGMLType type, const std::vector<int64_t>& ne,
                       GGUFTensorFill fill);
-    Status add_tensor(std::string_view name, GGMLType type, std::span<const int64_t> ne,
+    Status add_tensor(std::string_view name, GGMLType type, const std::vector<int64_t>& ne,
                       GGUFRowFill row_fill);
     // A tensor of a file that is open for reading (its bytes stay in that mapping).
     Status copy_tensor(const GGUFTensorInfo& t);
@@ -142,7 +142,7 @@ private:
 
     void set_encoded(std::string_view key, std::vector<uint8_t> encoded);
     Expected<Tensor> check_tensor(std::string_view name, GGMLType type,
-                                  std::span<const int64_t> ne) const;
+                                  const std::vector<int64_t>& ne) const;
     Status emit(Sink& sink, uint64_t total, const GGUFProgressFn& progress) const;
 
     std::vector<KV> kvs_;

@@ -80,12 +80,12 @@ GGUFWriter tensors(std::vector<std::vector<uint8_t>>& storage) {
         for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = std::sin(0.37f * i) * 2.0f;
         storage.emplace_back(row_bytes(t, n).value());
         quantize_row(t, x.data(), storage.back().data(), n);
-        const int64_t ne[1] = {n};
+        const std::vector<int64_t> ne = {n};
         (void)w.add_tensor(std::string("t.") + std::string(tt->name), t, ne,
                            std::span<const uint8_t>(storage.back()));
     }
     storage.emplace_back(16, 0x11);
-    const int64_t ne2[2] = {2, 2};
+    const std::vector<int64_t> ne2 = {2, 2};
     (void)w.add_tensor("t.i32", GGMLType::I32, ne2, std::span<const uint8_t>(storage.back()));
     return w;
 }
@@ -94,7 +94,7 @@ GGUFWriter aligned(std::vector<std::vector<uint8_t>>& storage) {
     GGUFWriter w;
     (void)w.set_alignment(64);
     storage.emplace_back(12, 0x3f);
-    const int64_t ne[1] = {3};
+    const std::vector<int64_t> ne = {3};
     (void)w.add_tensor("a", GGMLType::F32, ne, std::span<const uint8_t>(storage.back()));
     (void)w.add_tensor("b", GGMLType::F32, ne, std::span<const uint8_t>(storage.back()));
     return w;

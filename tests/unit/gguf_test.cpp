@@ -408,11 +408,11 @@ TEST(GGUFWriter, TensorsFromEverySourceRoundTrip) {
     const std::vector<uint8_t> b = pattern(2 * 34 * 5, 2);       // q8_0 [64, 5]
     const std::vector<uint8_t> c = pattern(144 * 2 * 3 * 2, 3);  // q4_K [256, 2, 3, 2]
     // f32 [1024, 1100]: 4.4 MB, so the row source is staged in more than one chunk.
-    const int64_t rows_ne[2] = {1024, 1100};
+    const std::vector<int64_t> rows_ne = {1024, 1100};
     const std::vector<uint8_t> d = pattern(1024 * 4 * 1100, 4);
-    const int64_t a_ne[1] = {3};
-    const int64_t b_ne[2] = {64, 5};
-    const int64_t c_ne[4] = {256, 2, 3, 2};
+    const std::vector<int64_t> a_ne = {3};
+    const std::vector<int64_t> b_ne = {64, 5};
+    const std::vector<int64_t> c_ne = {256, 2, 3, 2};
     ASSERT_TRUE(w.add_tensor("a", GGMLType::F32, a_ne, std::span<const uint8_t>(a)).ok());
     ASSERT_TRUE(w.add_tensor("b", GGMLType::Q8_0, b_ne, GGUFTensorFill([&](std::span<uint8_t> dst) {
                                  EXPECT_EQ(dst.size(), b.size());
@@ -478,7 +478,7 @@ TEST(GGUFWriter, CustomAlignment) {
     GGUFWriter w;
     ASSERT_TRUE(w.set_alignment(256).ok());
     const std::vector<uint8_t> a = pattern(40, 9);
-    const int64_t ne[1] = {10};
+    const std::vector<int64_t> ne = {10};
     ASSERT_TRUE(w.add_tensor("a", GGMLType::F32, ne, std::span<const uint8_t>(a)).ok());
     ASSERT_TRUE(w.add_tensor("b", GGMLType::I32, ne, std::span<const uint8_t>(a)).ok());
     const std::vector<uint8_t> bytes = write_ok(w);
@@ -526,7 +526,7 @@ TEST(GGUFWriter, RejectsBadTensors) {
 
 TEST(GGUFWriter, CallbackErrorsAbortTheWrite) {
     GGUFWriter w;
-    const int64_t ne[1] = {8};
+    const std::vector<int64_t> ne = {8};
     ASSERT_TRUE(
         w.add_tensor("boom", GGMLType::F32, ne, GGUFTensorFill([](std::span<uint8_t>) -> Status {
                          return make_error("source went away");
@@ -564,7 +564,7 @@ TEST_F(GGUFWriterFile, WritesAtomicallyAndMatchesMemory) {
     GGUFWriter w;
     w.set_string("general.name", "file test");
     const std::vector<uint8_t> a = pattern(64 * 4, 5);
-    const int64_t ne[2] = {16, 4};
+    const std::vector<int64_t> ne = {16, 4};
     ASSERT_TRUE(w.add_tensor("a", GGMLType::F32, ne, std::span<const uint8_t>(a)).ok());
     const std::string path = (dir_ / "model.gguf").string();
     {
@@ -595,7 +595,7 @@ TEST_F(GGUFWriterFile, FailedWriteKeepsTheOldFile) {
         old << "keep me";
     }
     GGUFWriter w;
-    const int64_t ne[1] = {4};
+    const std::vector<int64_t> ne = {4};
     ASSERT_TRUE(
         w.add_tensor("t", GGMLType::F32, ne, GGUFTensorFill([](std::span<uint8_t>) -> Status {
                          return make_error("disk on fire");
@@ -691,8 +691,8 @@ std::vector<uint8_t> small_valid_file() {
     w.set_f64("f64", 2.5);
     const std::vector<uint8_t> a = pattern(34, 1);
     const std::vector<uint8_t> b = pattern(32 * 4, 2);
-    const int64_t a_ne[1] = {32};
-    const int64_t b_ne[2] = {8, 4};
+    const std::vector<int64_t> a_ne = {32};
+    const std::vector<int64_t> b_ne = {8, 4};
     EXPECT_TRUE(w.add_tensor("a", GGMLType::Q8_0, a_ne, std::span<const uint8_t>(a)).ok());
     EXPECT_TRUE(w.add_tensor("b", GGMLType::F32, b_ne, std::span<const uint8_t>(b)).ok());
     return write_ok(w);
