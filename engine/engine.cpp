@@ -1,0 +1,72 @@
+#include "engine.h"
+
+#include "cpu/cpu_backend.h"
+#if HEARTH_HAS_VULKAN && __has_include("vulkan/vulkan_backend.h")
+#define HEARTH_VULKAN_BACKEND 1
+#include "vulkan/vulkan_backend.h"
+#endif
+
+namespace hearth {
+
+Expected<LoadedModel> load_model_from(std::shared_ptr<const GGUFFile> gguf) {
+    LoadedModel m;
+    m.gguf = std::move(gguf);
+    auto model = Model::load(m.gguf);
+    if (!model) return model.error();
+    m.model = std::shared_ptr<const Model>(std::move(*model));
+    auto tok = Tokenizer::from_gguf(*m.gguf);
+    if (!tok) return make_error("tokenizer: " + tok.error().message);
+    m.tokenizer = std::make_shared<const Tokenizer>(std::move(*tok));
+    if (m.tokenizer->n_vocab() != m.model->hparams().n_vocab) {
+        return make_error("tokenizer has " + std::to_string(m.tokenizer->n_vocab()) +
+                          " tokens but token_embd.weight has " +
+                          std::to_string(m.model->hparams().n_vocab) + " rows");
+    }
+    return m;
+}
+
+Expected<LoadedModel> load_model(const std::string& path) {
+    auto file = GGUFFile::open(path);
+    if (!file) return file.error();
+    auto m = load_model_from(std::shared_ptr<const GGUFFile>(std::move(*file)));
+    if (!m) return make_error(path + ": " + m.error().message);
+    return m;
+}
+
+Expected<BackendKind> parse_backend_kind(std::string_view name) {
+    if (name == "auto") return BackendKind::Auto;
+    if (name == "cpu") return BackendKind::Cpu;
+    if (name == "vulkan") return BackendKind::Vulkan;
+    return make_error("unknown backend '" + std::string(name) + "' (choose auto, cpu or vulkan)");
+}
+
+bool vulkan_compiled_in() {
+#if HEARTH_VULKAN_BACKEND
+    return true;
+#else
+    return false;
+#endif
+}
+
+Expected<std::unique_ptr<Backend>> make_backend(std::shared_ptr<const Model> model,
+                                                const BackendOptions& opts, std::string* note) {
+    if (opts.kind == BackendKind::Vulkan || opts.kind == BackendKind::Auto) {
+#if HEARTH_VULKAN_BACKEND
+        VulkanOptions vo;
+        vo.device = opts.device;
+        vo.progress = opts.progress;
+        auto vk = make_vulkan_backend(model, vo);
+        if (vk) return std::move(*vk);
+        if (opts.kind == BackendKind::Vulkan) return vk.error();
+        if (note) *note = "Vulkan unavailable (" + vk.error().message + "); using the CPU";
+#else
+        if (opts.kind == BackendKind::Vulkan) {
+            return make_error("this build of hearth has no Vulkan backend");
+        }
+        if (note) *note = "built without Vulkan; using the CPU";
+#endif
+    }
+    return make_cpu_backend(std::move(model), opts.n_threads);
+}
+
+}  // namespace hearth

@@ -1,0 +1,258 @@
+#include "engine_completer.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "session.h"
+#include "tokenizer.h"
+
+namespace hearth {
+
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+        .count();
+}
+
+// Cuts `text` after its n-th line (n >= 1); returns true when it cut anything.
+bool cut_after_lines(std::string& text, int32_t n) {
+    size_t pos = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        pos = text.find('\n', pos);
+        if (pos == std::string::npos) return false;
+        ++pos;
+    }
+    text.resize(pos - 1);  // drop the newline that starts line n+1
+    return true;
+}
+
+// Line-comment marker for an LSP languageId (FIM rewrites state the instruction as a
+// comment right before the hole).
+std::string_view comment_marker(std::string_view language) {
+    static constexpr std::pair<std::string_view, std::string_view> kHash[] = {
+        {"python", "#"}, {"ruby", "#"}, {"shellscript", "#"}, {"perl", "#"}, {"r", "#"},
+        {"yaml", "#"}, {"toml", "#"}, {"makefile", "#"}, {"cmake", "#"}, {"dockerfile", "#"},
+        {"elixir", "#"}, {"julia", "#"}, {"nim", "#"}, {"powershell", "#"},
+        {"lua", "--"}, {"sql", "--"}, {"haskell", "--"}, {"ada", "--"},
+        {"lisp", ";"}, {"clojure", ";"}, {"scheme", ";"}, {"erlang", "%"}, {"latex", "%"},
+        {"matlab", "%"}, {"vim", "\""}};
+    for (const auto& [lang, marker] : kHash) {
+        if (lang == language) return marker;
+    }
+    return "//";
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<EngineCompleter>> EngineCompleter::create(
+    LoadedModel model, const EngineCompleterOptions& opts) {
+    std::unique_ptr<EngineCompleter> c(new EngineCompleter());
+    c->model_ = std::move(model);
+    auto fim = FimTemplate::detect(*c->model_.tokenizer, opts.fim_template);
+    if (!fim) return fim.error();
+    c->fim_ = std::move(*fim);
+
+    const int32_t n_train = c->model_.model->hparams().n_ctx_train;
+    c->n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : n_train;
+    if (n_train > 0) c->n_ctx_ = std::min(c->n_ctx_, n_train);
+    if (c->n_ctx_ < 64) return make_error("context size " + std::to_string(c->n_ctx_) + " is too small");
+    c->chunk_ = std::max(1, opts.prefill_chunk);
+
+    auto backend = make_backend(c->model_.model, opts.backend);
+    if (!backend) return backend.error();
+    c->backend_ = std::move(*backend);
+    auto bs = c->backend_->create_session(c->n_ctx_);
+    if (!bs) return bs.error();
+    c->session_ = std::make_unique<Session>(std::move(*bs));
+
+    // ChatML when the GGUF carries a chat template built on <|im_start|>/<|im_end|>.
+    const Tokenizer& tok = *c->model_.tokenizer;
+    auto tmpl = c->model_.gguf->get_string("tokenizer.chat_template");
+    auto im_start = tok.find_token("<|im_start|>");
+    auto im_end = tok.find_token("<|im_end|>");
+    if (tmpl && tmpl->find("<|im_start|>") != std::string_view::npos && im_start && im_end) {
+        c->chat_ = true;
+        c->im_start_ = *im_start;
+        c->im_end_ = *im_end;
+    }
+    return c;
+}
+
+EngineCompleter::~EngineCompleter() = default;
+
+std::string EngineCompleter::backend_name() const { return backend_->info().name; }
+std::string EngineCompleter::device_name() const { return backend_->info().device; }
+
+Expected<CompletionResult> EngineCompleter::run(
+    const std::vector<int32_t>& prompt, const GenerateOptions& gen,
+    const std::function<void(int32_t, int32_t)>& progress) {
+    CompletionResult out;
+    CompletionStats& st = out.stats;
+    const BackendInfo info = backend_->info();
+    st.backend = info.name;
+    st.device = info.device;
+    st.prompt_tokens = static_cast<int32_t>(prompt.size());
+    const auto t0 = std::chrono::steady_clock::now();
+
+    SyncOptions so;
+    so.chunk = chunk_;
+    so.progress = progress;
+    so.cancel = gen.cancelled;
+    auto sync = session_->sync(prompt, so);
+    if (!sync) return sync.error();
+    st.reused_tokens = sync->reused;
+    st.prefilled_tokens = sync->evaluated;
+    st.ms_prefill = ms_since(t0);
+
+    auto g = generate(*session_, *model_.tokenizer, gen);
+    if (!g) return g.error();
+    out.text = std::move(g->text);
+    out.stop_reason = std::move(g->stop_reason);
+    st.generated_tokens = static_cast<int32_t>(g->tokens.size());
+    st.ms_decode = g->ms_decode;
+    st.ms_total = ms_since(t0);
+    st.tokens_per_second = g->ms_decode > 0 ? st.generated_tokens / (g->ms_decode / 1000.0) : 0;
+    return out;
+}
+
+Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& req) {
+    const Tokenizer& tok = *model_.tokenizer;
+    const int32_t max_tokens = std::clamp(req.max_tokens, 1, n_ctx_ / 2);
+    const auto budget = static_cast<size_t>(n_ctx_ - max_tokens);
+
+    // Fit the prompt: drop context files (least stable last in the list goes first),
+    // then keep the text nearest the cursor.
+    // Nothing but whitespace after the cursor: the file simply continues (left to right);
+    // otherwise fill in the middle.
+    const bool continuation =
+        req.suffix.find_first_not_of(" \t\r\n") == std::string::npos;
+    auto build = [&](const CompletionRequest& r) {
+        return continuation ? fim_.build_continuation(tok, r) : fim_.build(tok, r);
+    };
+    CompletionRequest fitted = req;
+    // Indentation typed on the cursor line is left out of the prompt and expected back at
+    // the start of the completion: "        " as one token at the end of a prompt is
+    // rare in training text (there it is "       " + " self"), and models answer such a
+    // prompt badly. The same whitespace is stripped from the completion below.
+    const size_t line_start = fitted.prefix.find_last_of('\n') + 1;  // npos + 1 == 0
+    std::string healed;
+    if (fitted.prefix.find_first_not_of(" \t", line_start) == std::string::npos &&
+        line_start < fitted.prefix.size()) {
+        healed = fitted.prefix.substr(line_start);
+        fitted.prefix.resize(line_start);
+    }
+    FimPrompt prompt = build(fitted);
+    while (prompt.tokens.size() > budget) {
+        if (!fitted.context.empty()) {
+            fitted.context.pop_back();
+        } else if (fitted.prefix.size() + fitted.suffix.size() > 0) {
+            const size_t over = prompt.tokens.size() - budget;
+            // ~3 bytes per token of code; cut at least a quarter so this converges fast.
+            const size_t cut = std::max<size_t>(over * 3, (fitted.prefix.size() + fitted.suffix.size()) / 4);
+            const size_t from_suffix = std::min(fitted.suffix.size(), cut / 4);
+            const size_t from_prefix = std::min(fitted.prefix.size(), cut - from_suffix);
+            fitted.prefix.erase(0, from_prefix);
+            fitted.suffix.resize(fitted.suffix.size() - from_suffix);
+        } else {
+            return make_error("the prompt template alone exceeds the context size");
+        }
+        prompt = build(fitted);
+    }
+
+    GenerateOptions gen;
+    gen.max_tokens = max_tokens;
+    gen.sampler = SamplerParams{req.temperature, req.top_k, req.top_p, req.min_p, req.seed};
+    gen.stop_tokens = fim_.tokens().stop;
+    gen.cancelled = req.cancelled;
+    const int32_t max_lines = req.single_line ? 1 : req.max_lines;
+    if (max_lines > 0) {
+        gen.stop_on_text = [max_lines](std::string_view text, std::string& reason) {
+            const auto lines = std::count(text.begin(), text.end(), '\n');
+            if (lines < max_lines) return false;
+            reason = max_lines == 1 ? "end_of_line" : "max_lines";
+            return true;
+        };
+    }
+    auto r = run(prompt.tokens, gen, req.progress);
+    if (!r) return r.error();
+    if (!healed.empty()) {
+        std::string& t = r->text;
+        if (t.starts_with(healed)) {
+            t.erase(0, healed.size());
+        } else {
+            // The model chose another indentation than the one typed: keep the user's.
+            t.erase(0, std::min(t.find_first_not_of(" \t"), t.size()));
+        }
+    }
+    if (max_lines > 0) cut_after_lines(r->text, max_lines);
+    return r;
+}
+
+Expected<CompletionResult> EngineCompleter::rewrite(const RewriteRequest& req) {
+    const Tokenizer& tok = *model_.tokenizer;
+    std::vector<int32_t> prompt;
+    auto text = [&](std::string_view s) {
+        auto ids = tok.encode(s, EncodeMode::Plain);
+        prompt.insert(prompt.end(), ids.begin(), ids.end());
+    };
+    GenerateOptions gen;
+    gen.max_tokens = std::clamp(req.max_tokens, 1, n_ctx_ / 2);
+    gen.sampler.temperature = req.temperature;
+    gen.cancelled = req.cancelled;
+    gen.stop_tokens = fim_.tokens().stop;
+
+    if (chat_) {
+        // ChatML: the model answers with one fenced block; the fence ends the rewrite.
+        const std::string fence = "```" + req.language;
+        prompt.push_back(im_start_);
+        text("system\nYou are a coding assistant. Rewrite the code as instructed. "
+             "Reply with only the rewritten code in one fenced code block.");
+        prompt.push_back(im_end_);
+        text("\n");
+        prompt.push_back(im_start_);
+        text("user\n" + req.instruction + "\n\n" +
+             (req.path.empty() ? std::string() : "File: " + req.path + "\n") + fence + "\n" +
+             req.code + (req.code.ends_with('\n') ? "" : "\n") + "```");
+        prompt.push_back(im_end_);
+        text("\n");
+        prompt.push_back(im_start_);
+        text("assistant\n" + fence + "\n");
+        gen.stop_tokens.push_back(im_end_);
+        gen.stop_on_text = [](std::string_view t, std::string& reason) {
+            if (t.find("```") == std::string_view::npos) return false;
+            reason = "fence";
+            return true;
+        };
+    } else {
+        // FIM rewrite: the selection is the hole; the instruction is a comment before it.
+        CompletionRequest fr;
+        fr.path = req.path;
+        const std::string marker(comment_marker(req.language));
+        std::string prefix = req.prefix;
+        if (!prefix.empty() && !prefix.ends_with('\n')) prefix += "\n";
+        fr.prefix = prefix + marker + " " + req.instruction + "\n";
+        fr.suffix = req.suffix;
+        prompt = fim_.build(tok, fr).tokens;
+        const auto lines = std::count(req.code.begin(), req.code.end(), '\n') + 1;
+        const int32_t max_lines = static_cast<int32_t>(lines * 2 + 4);
+        gen.stop_on_text = [max_lines](std::string_view t, std::string& reason) {
+            if (std::count(t.begin(), t.end(), '\n') < max_lines) return false;
+            reason = "max_lines";
+            return true;
+        };
+    }
+    if (prompt.size() + static_cast<size_t>(gen.max_tokens) > static_cast<size_t>(n_ctx_)) {
+        return make_error("the selection and its context do not fit the context size (" +
+                          std::to_string(prompt.size()) + " prompt tokens, context " +
+                          std::to_string(n_ctx_) + ")");
+    }
+    auto r = run(prompt, gen, req.progress);
+    if (!r) return r.error();
+    if (chat_) {
+        if (auto fence = r->text.find("```"); fence != std::string::npos) r->text.resize(fence);
+    }
+    return r;
+}
+
+}  // namespace hearth

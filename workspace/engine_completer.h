@@ -1,0 +1,66 @@
+// EngineCompleter: the Completer backed by the in-process engine.
+//
+// It owns the loaded model, one backend and one Session (a KV timeline). Every request
+// is turned into a token prompt (FIM for completions, the model's chat template or a FIM
+// rewrite for code actions); Session::sync keeps the longest prefix already evaluated,
+// so consecutive requests on the same file prefill only what changed.
+//
+// Not thread-safe: one engine worker thread calls it (DESIGN.md: the worker owns the
+// GPU and the sessions).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "completer.h"
+#include "engine.h"
+#include "fim.h"
+#include "generate.h"
+
+namespace hearth {
+
+class Session;
+
+struct EngineCompleterOptions {
+    BackendOptions backend;
+    int32_t n_ctx = 4096;        // 0: the model's training context
+    int32_t prefill_chunk = 512; // tokens per prefill step (cancellation granularity)
+    std::string fim_template;    // empty: detect from the vocabulary
+};
+
+class EngineCompleter final : public Completer {
+public:
+    static Expected<std::unique_ptr<EngineCompleter>> create(LoadedModel model,
+                                                             const EngineCompleterOptions& opts);
+    ~EngineCompleter() override;
+
+    Expected<CompletionResult> complete(const CompletionRequest& req) override;
+    Expected<CompletionResult> rewrite(const RewriteRequest& req) override;
+    std::string backend_name() const override;
+    std::string device_name() const override;
+
+    const LoadedModel& model() const { return model_; }
+    const FimTemplate& fim() const { return fim_; }
+    int32_t n_ctx() const { return n_ctx_; }
+    // Whether rewrites use the model's chat template (ChatML) rather than a FIM rewrite.
+    bool has_chat_template() const { return chat_; }
+
+private:
+    EngineCompleter() = default;
+
+    // Syncs the session to `prompt`, then generates; fills every stats field.
+    Expected<CompletionResult> run(const std::vector<int32_t>& prompt,
+                                   const GenerateOptions& gen,
+                                   const std::function<void(int32_t, int32_t)>& progress);
+
+    LoadedModel model_;
+    std::unique_ptr<Backend> backend_;
+    std::unique_ptr<Session> session_;
+    FimTemplate fim_;
+    int32_t n_ctx_ = 0;
+    int32_t chunk_ = 512;
+    bool chat_ = false;
+    int32_t im_start_ = -1, im_end_ = -1;
+};
+
+}  // namespace hearth
