@@ -1,0 +1,19 @@
+// Small helpers shared by the subcommands.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "result.h"
+
+namespace hearth::cli {
+
+// "1, 2,3 4" -> {1, 2, 3, 4}; each id must be in [0, n_vocab).
+Expected<std::vector<int32_t>> parse_ids(std::string_view text, int32_t n_vocab);
+std::string join_ids(const std::vector<int32_t>& ids);
+// Whole file as bytes; an error names the path.
+Expected<std::string> read_file(const std::string& path);
+
+}  // namespace hearth::cli
