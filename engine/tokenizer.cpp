@@ -461,6 +461,18 @@ void encode_piece(const TokenizerData& d, std::string_view piece, EncodeState& s
         out.push_back(d.byte_token[static_cast<uint8_t>(piece[0])]);
         return;
     }
+    // Long pieces (runs of spaces, rulers, minified code) rarely repeat; not caching them
+    // also bounds the cache's memory.
+    constexpr size_t kMaxCachedPiece = 256;
+    // Symbol positions are int32; only a single piece of 1 GiB or more is cut, which no
+    // real text has.
+    constexpr size_t kMaxPiece = size_t{1} << 30;
+    if (piece.size() > kMaxCachedPiece) {
+        for (size_t off = 0; off < piece.size(); off += kMaxPiece) {
+            bpe(d, piece.substr(off, kMaxPiece), st, out);
+        }
+        return;
+    }
     const uint64_t hash = XXH3_64bits(piece.data(), piece.size());
     if (st.cache.lookup(piece, hash, out)) return;
     const size_t start = out.size();

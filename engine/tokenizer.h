@@ -27,9 +27,13 @@
 //      code points (see tokenizer.cpp for the exact patterns).
 //   3. Each piece is spelled as bytes and merged by BPE: repeatedly the adjacent pair
 //      with the lowest merge rank (leftmost on ties) is replaced by its merge.
-// Invalid UTF-8 is accepted: each invalid byte is classified like punctuation, left out
-// of normalisation, and encoded as its byte token, so decode(encode(x)) == x for any
-// bytes x that are already in NFC (always, for the pre-tokenizers without NFC).
+// The regexes mean what they mean to Oniguruma, which Hugging Face runs: \s is the
+// White_Space property (U+0085 in, U+FEFF out) and (?i:'s) also matches "'ſ" (U+017F).
+//
+// Invalid UTF-8 is accepted: each invalid byte is one character of no class (a symbol,
+// like the U+FFFD it stands for) to the pre-tokenizer, is left out of normalisation,
+// and goes through BPE as the byte it is. So decode(encode(x)) == x for any bytes x
+// whose valid stretches are in NFC (for any x with the pre-tokenizers without NFC).
 //
 // A Tokenizer is immutable after loading and shares its tables between copies, so any
 // number of threads may encode and decode at once. Each encode call keeps its own cache

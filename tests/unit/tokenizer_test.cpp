@@ -452,6 +452,20 @@ TEST(TokenizerSynthetic, Qwen2Pieces) {
     EXPECT_EQ(split_with("qwen2", "it'S x'll 123 ++\n\n   y\t\xC2\xA0z  ", expect), expect);
 }
 
+// Where regex engines disagree, Hugging Face's Oniguruma decides: U+FEFF is not \s (so
+// it is a symbol), U+0085 is, and case folding lets U+017F match the 's' of "'s".
+TEST(TokenizerSynthetic, Qwen2FollowsOnigurumaClasses) {
+    // BOM and euro sign are one symbol run (a JS regex would make "\uFEFF", "€x").
+    const std::vector<std::string> bom = {"\xEF\xBB\xBF\xE2\x82\xAC", "x"};
+    EXPECT_EQ(split_with("qwen2", "\xEF\xBB\xBF\xE2\x82\xACx", bom), bom);
+    // Two NELs before a letter: a whitespace run leaving its last character to the word.
+    const std::vector<std::string> nel = {"a", "\xC2\x85", "\xC2\x85" "b"};
+    EXPECT_EQ(split_with("qwen2", "a\xC2\x85\xC2\x85" "b", nel), nel);
+    // The contraction comes first among the alternatives, so "'ſx" gives "'ſ" and "x".
+    EXPECT_EQ(split_with("qwen2", "it'\xC5\xBF'\xC5\xBF" "x", {"it", "'\xC5\xBF", "x"}),
+              (std::vector<std::string>{"it", "'\xC5\xBF", "'\xC5\xBF", "x"}));
+}
+
 TEST(TokenizerSynthetic, LlamaBpeGroupsThreeDigits) {
     const std::vector<std::string> expect = {"123", "456", "7", " x"};
     EXPECT_EQ(split_with("llama-bpe", "1234567 x", expect), expect);
