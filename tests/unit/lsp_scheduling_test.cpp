@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "in_process_server.h"
+#include "latency_replay.h"
 
 using namespace hearth::lsp;
 using namespace std::chrono_literals;
@@ -225,4 +226,38 @@ TEST_F(LspScheduling, ExitWhileTheModelRunsDoesNotHang) {
     client().notify("exit", nullptr);
     EXPECT_EQ(server->wait_exit(5s), 1);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+TEST(LspLatencyReplay, TypesTheLinesBackAndMeasuresEveryRequest) {
+    EXPECT_EQ(percentile({}, 50), 0);
+    EXPECT_EQ(percentile({5, 1, 3, 2, 4}, 50), 3);
+    EXPECT_EQ(percentile({5, 1, 3, 2, 4}, 95), 5);
+    EXPECT_EQ(percentile({5, 1, 3, 2, 4}, 0), 1);
+
+    auto fake = std::make_shared<FakeCompleterState>();
+    fake->completion = "x";
+    ReplayOptions o;
+    o.text = "a\nb\nint f() {\n    return 1;\n}\nc\n";
+    o.start_fraction = 0.4;
+    o.lines = 2;
+    o.settings.debounce_ms = 0;
+    auto r = replay_typing_session(o, InProcessServer::fake_factory(fake));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    // Lines 2-3 ("int f() {\n    return 1;\n") are typed back: 24 keystrokes.
+    EXPECT_EQ(r->requests, 24);
+    EXPECT_EQ(r->with_items, 24);
+    EXPECT_EQ(r->latencies_ms.size(), 24u);
+    EXPECT_LE(r->p50_ms, r->p95_ms);
+    EXPECT_LE(r->p95_ms, r->max_ms);
+    EXPECT_EQ(fake->complete_calls.load(), 24);
+    // The last request saw the whole typed text before the cursor.
+    EXPECT_EQ(fake->last_completion().prefix, "a\nb\nint f() {\n    return 1;\n");
+    EXPECT_EQ(fake->last_completion().suffix, "\n}\nc\n");
+
+    auto failing = replay_typing_session(o, [](const Settings&, const ProgressFn&)
+                                                -> hearth::Expected<std::unique_ptr<hearth::Completer>> {
+        return hearth::make_error("no such model");
+    });
+    ASSERT_FALSE(failing.ok());
+    EXPECT_NE(failing.error().message.find("no such model"), std::string::npos);
 }

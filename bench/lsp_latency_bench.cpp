@@ -1,0 +1,184 @@
+// LSP latency replay: time from an inline completion request to its response while typing
+// into a real source file through the real server (lsp/latency_replay.h).
+//
+//   lsp_latency_bench [--model=M.gguf] [--backend=auto|cpu|vulkan] [--file=SOURCE]
+//                     [--fake-delay-ms=N] [benchmark flags]
+//
+// Environment variables HEARTH_BENCH_MODEL, HEARTH_BENCH_BACKEND, HEARTH_BENCH_FILE and
+// HEARTH_BENCH_FAKE_DELAY_MS do the same. Without a model the Completer is a FakeCompleter
+// that answers after the given delay (0 by default), which measures the protocol path
+// alone. Counters: p50_ms, p95_ms, max_ms over the answered requests, requests, items.
+// Two sessions: up to 400 keystrokes with a wait for every response ("sequential":
+// per-request latency, prefix reuse at work) and 120 keystrokes typed every 60 ms
+// regardless of responses ("paced": debounce-free supersession at work).
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+// The replay lives in hearth_lsp; bench/CMakeLists.txt must link it (and hearth_workspace
+// for the engine). Without them this builds as a stub that says so.
+#if __has_include("latency_replay.h")
+#define HEARTH_LSP_BENCH 1
+#include "fake_completer.h"
+#include "in_process_server.h"
+#include "latency_replay.h"
+#if __has_include("engine_completer.h") && __has_include("engine.h")
+#define HEARTH_LSP_BENCH_ENGINE 1
+#include "engine.h"
+#include "engine_completer.h"
+#endif
+#endif
+
+#ifdef HEARTH_LSP_BENCH
+
+namespace {
+
+using namespace hearth;
+using namespace hearth::lsp;
+
+struct Config {
+    std::string model;
+    std::string backend = "auto";
+    std::string file = HEARTH_TEST_DATA "/../../lsp/server.cpp";
+    int fake_delay_ms = 0;
+};
+
+Config& config() {
+    static Config c;
+    return c;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+CompleterFactory make_factory() {
+    const Config& c = config();
+    if (c.model.empty()) {
+        auto state = std::make_shared<FakeCompleterState>();
+        state->delay = std::chrono::milliseconds(c.fake_delay_ms);
+        state->completion = "value);\n";
+        return InProcessServer::fake_factory(state);
+    }
+#ifdef HEARTH_LSP_BENCH_ENGINE
+    return [](const Settings& s, const ProgressFn&) -> Expected<std::unique_ptr<Completer>> {
+        auto kind = parse_backend_kind(s.backend);
+        if (!kind) return kind.error();
+        auto model = load_model(s.model_path);
+        if (!model) return model.error();
+        EngineCompleterOptions o;
+        o.backend.kind = *kind;
+        o.n_ctx = s.context_size;
+        auto made = EngineCompleter::create(std::move(*model), o);
+        if (!made) return made.error();
+        return std::unique_ptr<Completer>(std::move(*made));
+    };
+#else
+    return [](const Settings&, const ProgressFn&) -> Expected<std::unique_ptr<Completer>> {
+        return make_error("this build has no engine completer (workspace/engine_completer.h)");
+    };
+#endif
+}
+
+void run_session(benchmark::State& state, std::chrono::milliseconds interval, int keystrokes) {
+    const Config& c = config();
+    ReplayOptions o;
+    o.text = read_file(c.file);
+    o.interval = interval;
+    o.max_keystrokes = keystrokes;
+    o.settings.model_path = c.model;
+    o.settings.backend = c.backend;
+    o.settings.debounce_ms = 0;
+    o.settings.max_tokens = 32;
+    o.settings.max_lines = 4;
+    ReplayResult last;
+    for (auto _ : state) {
+        Expected<ReplayResult> r = replay_typing_session(o, make_factory());
+        if (!r) {
+            state.SkipWithError(r.error().message.c_str());
+            return;
+        }
+        last = std::move(*r);
+    }
+    state.counters["p50_ms"] = last.p50_ms;
+    state.counters["p95_ms"] = last.p95_ms;
+    state.counters["max_ms"] = last.max_ms;
+    state.counters["requests"] = last.requests;
+    state.counters["answered"] = static_cast<double>(last.latencies_ms.size());
+    state.counters["items"] = last.with_items;
+    state.SetLabel(c.model.empty() ? "fake completer, delay " + std::to_string(c.fake_delay_ms) + " ms"
+                                   : c.model);
+}
+
+void BM_LspTypingSequential(benchmark::State& state) {
+    run_session(state, std::chrono::milliseconds(0), 400);
+}
+void BM_LspTypingPaced60ms(benchmark::State& state) {
+    run_session(state, std::chrono::milliseconds(60), 120);
+}
+
+BENCHMARK(BM_LspTypingSequential)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+BENCHMARK(BM_LspTypingPaced60ms)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+
+// Takes --name=value for our flags out of argv (google-benchmark refuses unknown flags).
+bool take_flag(int& argc, char** argv, const char* name, std::string& out) {
+    std::string prefix = std::string("--") + name + "=";
+    for (int i = 1; i < argc; ++i) {
+        if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
+            out = argv[i] + prefix.size();
+            for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+            --argc;
+            return true;
+        }
+    }
+    return false;
+}
+
+void env(const char* name, std::string& out) {
+    if (const char* v = std::getenv(name); v && *v) out = v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Config& c = config();
+    std::string delay;
+    env("HEARTH_BENCH_MODEL", c.model);
+    env("HEARTH_BENCH_BACKEND", c.backend);
+    env("HEARTH_BENCH_FILE", c.file);
+    env("HEARTH_BENCH_FAKE_DELAY_MS", delay);
+    take_flag(argc, argv, "model", c.model);
+    take_flag(argc, argv, "backend", c.backend);
+    take_flag(argc, argv, "file", c.file);
+    take_flag(argc, argv, "fake-delay-ms", delay);
+    if (!delay.empty()) c.fake_delay_ms = std::atoi(delay.c_str());
+    if (read_file(c.file).empty()) {
+        std::fprintf(stderr, "lsp_latency_bench: cannot read %s (--file=)\n", c.file.c_str());
+        return 2;
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
+
+#else  // !HEARTH_LSP_BENCH
+
+int main() {
+    std::fprintf(stderr,
+                 "lsp_latency_bench: built without hearth_lsp; link hearth_lsp and "
+                 "hearth_workspace in bench/CMakeLists.txt\n");
+    return 1;
+}
+
+#endif
