@@ -99,8 +99,14 @@ TEST_F(LspScheduling, NewerRequestForTheSameDocumentSupersedes) {
     open("file:///a.py", "x = \n");
     json first = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
     ASSERT_TRUE(wait_running());
-    json second = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
-    json third = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
+    // Both in one write, so they normally reach the loop before the first call returns.
+    json second = 1002;
+    json third = 1003;
+    server->transport().client_write(
+        frame_message(dump_json(make_request(second, "textDocument/inlineCompletion",
+                                             inline_params("file:///a.py", 0, 4)))) +
+        frame_message(dump_json(make_request(third, "textDocument/inlineCompletion",
+                                             inline_params("file:///a.py", 0, 4)))));
     // The pending second is answered at once (empty), the running first when its call
     // notices `cancelled`, and only the third gets text.
     json r2 = client().wait_response(second);
@@ -110,8 +116,11 @@ TEST_F(LspScheduling, NewerRequestForTheSameDocumentSupersedes) {
     json r3 = client().wait_response(third);
     ASSERT_EQ(r3["result"]["items"].size(), 1u) << r3;
     EXPECT_EQ(r3["result"]["items"][0]["insertText"], "done");
-    EXPECT_EQ(fake->cancelled_calls.load(), 1);
-    EXPECT_EQ(fake->complete_calls.load(), 2);
+    // Usually 2 calls (first, third); 3 when the second started before the third arrived.
+    EXPECT_GE(fake->complete_calls.load(), 2);
+    EXPECT_LE(fake->complete_calls.load(), 3);
+    EXPECT_EQ(fake->cancelled_calls.load(), fake->complete_calls.load() - 1);
+    EXPECT_EQ(fake->max_running.load(), 1);
 }
 
 TEST_F(LspScheduling, DebounceCoalescesAutomaticRequests) {
@@ -180,8 +189,10 @@ TEST_F(LspScheduling, StormAcrossDocumentsIsCappedByMaxPending) {
         with_items += r["result"]["items"].empty() ? 0 : 1;
         EXPECT_EQ(client().responses_for(id), 1u);
     }
+    // 8 waiting + the running one; a few more if the model finished some while the
+    // requests were still arriving.
     EXPECT_GE(with_items, 8);
-    EXPECT_LE(with_items, 9);
+    EXPECT_LE(with_items, 16);
 }
 
 TEST_F(LspScheduling, LongPrefillReportsProgressAndShutdownCancelsWork) {
