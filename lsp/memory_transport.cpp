@@ -6,31 +6,56 @@ namespace hearth::lsp {
 
 MemoryTransport::MemoryTransport(FramingLimits limits) : in_reader_(limits) {}
 
+MemoryTransport::~MemoryTransport() { stop(); }
+
 void MemoryTransport::start(TransportCallbacks callbacks) {
     std::lock_guard lock(in_mu_);
+    if (started_ || stopped_) return;
     callbacks_ = std::move(callbacks);
     started_ = true;
-    std::string pending = std::move(pending_);
-    pending_.clear();
-    deliver_locked(pending);
-    if (closed_ && callbacks_.on_closed) callbacks_.on_closed();
+    reader_ = std::thread([this] { read_loop(); });
 }
 
-void MemoryTransport::deliver_locked(std::string_view bytes) {
-    if (!started_ || stopped_) return;
-    in_reader_.feed(
-        bytes, [this](std::string body) { callbacks_.on_frame(std::move(body)); },
-        [this](std::string_view what) { callbacks_.on_framing_error(what); });
+void MemoryTransport::read_loop() {
+    while (true) {
+        std::string bytes;
+        bool closed = false;
+        {
+            std::unique_lock lock(in_mu_);
+            in_cv_.wait(lock, [this] { return stopped_ || closed_ || !inbox_.empty(); });
+            if (stopped_) return;
+            bytes.swap(inbox_);
+            closed = closed_ && bytes.empty();
+        }
+        if (closed) {
+            if (callbacks_.on_closed) callbacks_.on_closed();
+            return;
+        }
+        // Delivery happens outside the lock: the receiver may block (backpressure) while
+        // the client keeps writing.
+        in_reader_.feed(
+            bytes,
+            [this](std::string body) {
+                if (!stop_requested()) callbacks_.on_frame(std::move(body));
+            },
+            [this](std::string_view what) {
+                if (!stop_requested()) callbacks_.on_framing_error(what);
+            });
+    }
+}
+
+bool MemoryTransport::stop_requested() {
+    std::lock_guard lock(in_mu_);
+    return stopped_;
 }
 
 void MemoryTransport::client_write(std::string_view bytes) {
-    std::lock_guard lock(in_mu_);
-    if (closed_ || stopped_) return;
-    if (!started_) {
-        pending_.append(bytes);
-        return;
+    {
+        std::lock_guard lock(in_mu_);
+        if (closed_ || stopped_) return;
+        inbox_.append(bytes);
     }
-    deliver_locked(bytes);
+    in_cv_.notify_all();
 }
 
 void MemoryTransport::client_send(const json& message) {
@@ -38,10 +63,11 @@ void MemoryTransport::client_send(const json& message) {
 }
 
 void MemoryTransport::client_close() {
-    std::lock_guard lock(in_mu_);
-    if (closed_) return;
-    closed_ = true;
-    if (started_ && !stopped_ && callbacks_.on_closed) callbacks_.on_closed();
+    {
+        std::lock_guard lock(in_mu_);
+        closed_ = true;
+    }
+    in_cv_.notify_all();
 }
 
 void MemoryTransport::stop() {
@@ -49,6 +75,8 @@ void MemoryTransport::stop() {
         std::lock_guard lock(in_mu_);
         stopped_ = true;
     }
+    in_cv_.notify_all();
+    if (reader_.joinable() && reader_.get_id() != std::this_thread::get_id()) reader_.join();
     std::lock_guard lock(out_mu_);
     send_stopped_ = true;
 }

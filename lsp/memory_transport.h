@@ -9,10 +9,10 @@
 //   MemoryClient client(transport);
 //   json reply = client.request("initialize", {{"capabilities", json::object()}});
 //
-// Bytes written by the client are framed and delivered on the writing thread (so a test
-// controls the exact interleaving); messages the server sends are framed, parsed back and
-// queued for the client. Everything the client writes before the server starts is kept
-// and delivered at start().
+// Bytes written by the client are queued and delivered, in order, by the transport's own
+// reader thread (as with stdio), through the same FrameReader; messages the server sends
+// are framed, parsed back and queued for the client. Bytes written before start() wait
+// for it. A server applying backpressure blocks only that reader thread, never the client.
 #pragma once
 
 #include <chrono>
@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framing.h"
@@ -34,6 +35,7 @@ namespace hearth::lsp {
 class MemoryTransport final : public Transport {
 public:
     explicit MemoryTransport(FramingLimits limits = {});
+    ~MemoryTransport() override;  // stop()
 
     // Transport (server side).
     void start(TransportCallbacks callbacks) override;
@@ -52,16 +54,19 @@ public:
     size_t sent_count() const;
 
 private:
-    void deliver_locked(std::string_view bytes);
+    void read_loop();
+    bool stop_requested();
 
-    // Input side: guarded by in_mu_; held while callbacks run so stop() can wait for them.
-    mutable std::mutex in_mu_;
-    FrameReader in_reader_;
-    TransportCallbacks callbacks_;
+    // Input side: the client's bytes wait in `inbox_` for the reader thread.
+    std::mutex in_mu_;
+    std::condition_variable in_cv_;
+    std::string inbox_;
     bool started_ = false;
     bool stopped_ = false;
-    bool closed_ = false;
-    std::string pending_;  // written before start()
+    bool closed_ = false;  // client_close(): deliver what is queued, then on_closed
+    FrameReader in_reader_;  // reader thread only
+    TransportCallbacks callbacks_;
+    std::thread reader_;
 
     // Output side.
     mutable std::mutex out_mu_;

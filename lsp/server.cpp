@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <condition_variable>
 #include <csignal>
 #include <deque>
 #include <map>
@@ -35,6 +36,11 @@ constexpr const char* kCmdStatus = "hearth.status";
 constexpr const char* kCmdReloadModel = "hearth.reloadModel";
 constexpr size_t kMaxOutstandingServerRequests = 256;
 constexpr size_t kSuffixHeadBytes = 8192;  // enough suffix for the post-processing rules
+// Messages parsed but not yet handled by the loop: beyond these the reader thread waits, so
+// a client that writes faster than the server handles is slowed down instead of filling
+// memory (one message is always admitted, however large).
+constexpr size_t kMaxBacklogMessages = 1024;
+constexpr size_t kMaxBacklogBytes = size_t{256} << 20;
 constexpr int32_t kMessageTypeError = 1;
 constexpr int32_t kMessageTypeWarning = 2;
 constexpr int32_t kMessageTypeInfo = 3;
@@ -222,16 +228,29 @@ private:
     ProgressFn prefill_progress(const std::shared_ptr<Job>& job);
     void cancel_everything(const std::string& why);
     void stop_loop(int code);
+    void close_backlog();
+    size_t backlog_high_water() {
+        std::lock_guard lock(backlog_mu_);
+        return backlog_high_water_;
+    }
 
     json workspace_edit(const std::string& uri, std::optional<int32_t> version, const Range& range,
                         const std::string& new_text) const;
-    json status_json() const;
+    json status_json();
     void apply_log_level();
 
     // Requests in flight, by id, shared with ReplyOnce callbacks on any thread. Declared
     // before io_ so they outlive the handlers io_ still holds when it is destroyed.
     std::mutex inflight_mu_;
     std::map<std::string, std::shared_ptr<CancelState>> inflight_;
+
+    // Backpressure between the reader thread and the loop.
+    std::mutex backlog_mu_;
+    std::condition_variable backlog_cv_;
+    size_t backlog_messages_ = 0;
+    size_t backlog_bytes_ = 0;
+    size_t backlog_high_water_ = 0;
+    bool backlog_closed_ = false;  // the loop has ended: the reader must not wait
 
     // Threads and I/O.
     asio::io_context io_;
@@ -308,6 +327,7 @@ Server::Impl::Impl(Transport& transport, LspServerOptions options, CompleterFact
 }
 
 Server::Impl::~Impl() {
+    close_backlog();
     transport_.stop();
     worker_.stop();
     // Jobs still here answer InternalError from their ReplyOnce (to a stopped transport,
@@ -321,8 +341,29 @@ Server::Impl::~Impl() {
 int Server::Impl::run() {
     TransportCallbacks callbacks;
     callbacks.on_frame = [this](std::string body) {
+        const size_t bytes = body.size();
+        {
+            std::unique_lock lock(backlog_mu_);
+            backlog_cv_.wait(lock, [&] {
+                return backlog_closed_ || backlog_messages_ == 0 ||
+                       (backlog_messages_ < kMaxBacklogMessages &&
+                        backlog_bytes_ + bytes <= kMaxBacklogBytes);
+            });
+            if (backlog_closed_) return;
+            ++backlog_messages_;
+            backlog_bytes_ += bytes;
+            backlog_high_water_ = std::max(backlog_high_water_, backlog_messages_);
+        }
         // Parse on the reader thread; the loop only sees typed messages.
-        asio::post(io_, [this, msg = parse_message(body)]() mutable { on_message(std::move(msg)); });
+        asio::post(io_, [this, bytes, msg = parse_message(body)]() mutable {
+            {
+                std::lock_guard lock(backlog_mu_);
+                --backlog_messages_;
+                backlog_bytes_ -= bytes;
+            }
+            backlog_cv_.notify_all();
+            on_message(std::move(msg));
+        });
     };
     callbacks.on_framing_error = [this](std::string_view what) {
         asio::post(io_, [what = std::string(what)] { spdlog::warn("framing error: {}", what); });
@@ -330,6 +371,7 @@ int Server::Impl::run() {
     callbacks.on_closed = [this] { asio::post(io_, [this] { on_closed(); }); };
     transport_.start(std::move(callbacks));
     io_.run();
+    close_backlog();
     transport_.stop();
     worker_.stop();
     return exit_code_;
@@ -447,6 +489,14 @@ void Server::Impl::on_closed() {
     if (stopping_) return;
     spdlog::info("input closed");
     stop_loop(lifecycle_ == Lifecycle::ShutDown ? 0 : 1);
+}
+
+void Server::Impl::close_backlog() {
+    {
+        std::lock_guard lock(backlog_mu_);
+        backlog_closed_ = true;
+    }
+    backlog_cv_.notify_all();
 }
 
 void Server::Impl::stop_loop(int code) {
@@ -1254,7 +1304,7 @@ void Server::Impl::finish_load(std::string error, std::string backend, std::stri
     pump();
 }
 
-json Server::Impl::status_json() const {
+json Server::Impl::status_json() {
     const char* state = "not loaded";
     switch (engine_state_) {
         case EngineState::NotLoaded:
@@ -1280,6 +1330,7 @@ json Server::Impl::status_json() const {
                 {"pendingRewrites", rewrites_.size()},
                 {"superseded", superseded_count_},
                 {"running", running_ != nullptr},
+                {"backlogHighWater", backlog_high_water()},
                 {"lastStats", last_stats_},
                 {"settings", settings_.to_json()}};
 }

@@ -170,6 +170,25 @@ TEST_F(LspScheduling, RequestStormStaysBoundedAndTheNewestIsServed) {
     EXPECT_LE(status()["pendingCompletionsHighWater"].get<int>(), 1);  // one slot per document
 }
 
+TEST_F(LspScheduling, FloodOfMessagesIsAbsorbedWithBoundedBacklog) {
+    start();
+    open("file:///a.py", "x\n");
+    std::string flood;
+    for (int i = 0; i < 20000; ++i) {
+        flood += frame_message(R"({"jsonrpc":"2.0","method":"$/progress","params":{"token":1,"value":{}}})");
+    }
+    for (int i = 0; i < 200; ++i) {
+        flood += frame_message(dump_json(make_request(100000 + i, "textDocument/inlineCompletion",
+                                                      inline_params("file:///a.py", 0, 1))));
+    }
+    server->transport().client_write(flood);
+    for (int i = 0; i < 200; ++i) {
+        json r = client().wait_response(100000 + i);
+        ASSERT_TRUE(r.contains("result")) << i;
+    }
+    EXPECT_LE(status()["backlogHighWater"].get<int>(), 1024);
+}
+
 TEST_F(LspScheduling, StormAcrossDocumentsIsCappedByMaxPending) {
     fake->delay = 50ms;
     start(/*debounce_ms=*/0, /*max_pending=*/8);
