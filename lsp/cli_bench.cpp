@@ -93,7 +93,16 @@ int run_bench(const Args& a) {
     if (!note.empty()) std::fprintf(stderr, "hearth: %s\n", note.c_str());
     const double load_ms = ms_since(t_load);
     const BackendInfo info = (*backend)->info();
-    const int32_t n_ctx = std::max(a.no_frontiers ? 0 : frontiers.back(), 4096) + a.decode + 1;
+    // Frontiers beyond the model's context are dropped (said on stderr).
+    const int32_t n_train = m->model->hparams().n_ctx_train;
+    while (!frontiers.empty() && frontiers.back() + a.decode > n_train) {
+        std::fprintf(stderr, "hearth: frontier %d + %d decode tokens exceeds the model's context %d; skipped\n",
+                     frontiers.back(), a.decode, n_train);
+        frontiers.pop_back();
+    }
+    if (frontiers.empty() && !a.no_frontiers) return fail("no frontier fits the model's context");
+    const int32_t n_ctx = std::min(
+        n_train, std::max(a.no_frontiers ? 0 : frontiers.back(), 4096) + a.decode + 1);
     auto bs = (*backend)->create_session(n_ctx);
     if (!bs) return fail(bs.error());
     Session s(std::move(*bs));
@@ -144,6 +153,10 @@ int run_bench(const Args& a) {
         };
         const Test tests[] = {{"pp512", 512, 0}, {"pp4096", 4096, 0}, {"tg128", 1, 128}};
         for (const Test& t : tests) {
+            if (t.prefill + t.decode > n_ctx) {
+                std::fprintf(stderr, "hearth: %s does not fit the context %d; skipped\n", t.name, n_ctx);
+                continue;
+            }
             std::vector<double> times;
             for (int r = 0; r <= a.reps; ++r) {  // r == 0 is the warm-up
                 s.clear();

@@ -87,9 +87,10 @@ std::string shape_string(const GGUFTensorInfo& t) {
 }
 
 int run_info(const std::string& path, bool as_json, int64_t n_ctx) {
-    auto file = GGUFFile::open(path);
-    if (!file) return fail(file.error());
-    const GGUFFile& f = **file;
+    auto opened = GGUFFile::open(path);
+    if (!opened) return fail(opened.error());
+    std::shared_ptr<const GGUFFile> file(std::move(*opened));
+    const GGUFFile& f = *file;
 
     uint64_t weight_bytes = 0;
     std::map<std::string, uint64_t> bytes_by_type;
@@ -102,13 +103,13 @@ int run_info(const std::string& path, bool as_json, int64_t n_ctx) {
     // only carries a vocabulary (or an architecture hearth does not run) still prints.
     json model_json;
     std::string model_error;
-    auto loaded = load_model_from(std::shared_ptr<const GGUFFile>(std::move(*file)));
+    auto loaded = load_model_from(file);
     if (loaded) {
         model_json = describe_model(*loaded, n_ctx);
     } else {
         model_error = loaded.error().message;
     }
-    const GGUFFile& g = loaded ? *loaded->gguf : f;
+    const GGUFFile& g = f;
 
     if (as_json) {
         json j;
