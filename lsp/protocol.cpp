@@ -240,7 +240,7 @@ bool read(const json& j, ClientInfo& out, JsonReader& r) {
 
 bool read(const json& j, InitializeParams& out, JsonReader& r) {
     ObjectReader o(j, r);
-    if (!o || !o.optional("clientInfo", out.client_info) ||
+    if (!o || !o.optional("processId", out.process_id) || !o.optional("clientInfo", out.client_info) ||
         !o.required("capabilities", out.capabilities) ||
         !o.optional("initializationOptions", out.initialization_options) ||
         !o.optional("rootUri", out.root_uri) || !o.optional("rootPath", out.root_path) ||

@@ -162,6 +162,7 @@ struct ClientInfo {
 };
 
 struct InitializeParams {
+    std::optional<int64_t> process_id;  // the editor's process; null when it has none
     std::optional<ClientInfo> client_info;
     json capabilities;  // negotiated by negotiate()
     json initialization_options;

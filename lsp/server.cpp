@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <deque>
@@ -16,6 +17,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include "code_actions.h"
@@ -147,15 +149,47 @@ json stats_json(const CompletionStats& s) {
                 {"tokens_per_second", s.tokens_per_second}};
 }
 
-std::string relative_path(const std::string& uri, const std::string& root) {
-    std::string path = uri;
-    if (!root.empty()) {
-        std::string base = root.back() == '/' ? root : root + "/";
-        if (path.compare(0, base.size(), base) == 0) return path.substr(base.size());
-    }
+// "file:///a/my%20dir/x.py" -> "/a/my dir/x.py"; other schemes are kept whole.
+std::string uri_to_path(std::string_view uri) {
     constexpr std::string_view kFile = "file://";
-    if (path.compare(0, kFile.size(), kFile) == 0) path = path.substr(kFile.size());
+    if (uri.substr(0, kFile.size()) != kFile) return std::string(uri);
+    uri.remove_prefix(kFile.size());
+    std::string out;
+    out.reserve(uri.size());
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (size_t i = 0; i < uri.size(); ++i) {
+        if (uri[i] == '%' && i + 2 < uri.size() && hex(uri[i + 1]) >= 0 && hex(uri[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hex(uri[i + 1]) * 16 + hex(uri[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(uri[i]);
+        }
+    }
+    return out;
+}
+
+// The document's path relative to the workspace root, or its absolute path outside it.
+std::string relative_path(const std::string& uri, const std::string& root_uri) {
+    std::string path = uri_to_path(uri);
+    if (!root_uri.empty()) {
+        std::string root = uri_to_path(root_uri);
+        if (root.empty() || root.back() != '/') root.push_back('/');
+        if (path.compare(0, root.size(), root) == 0) return path.substr(root.size());
+    }
     return path;
+}
+
+// The workspace folder's name, for repository-level prompt templates.
+std::string repo_name(const std::string& root_uri) {
+    std::string root = uri_to_path(root_uri);
+    while (!root.empty() && root.back() == '/') root.pop_back();
+    size_t slash = root.find_last_of('/');
+    return slash == std::string::npos ? root : root.substr(slash + 1);
 }
 
 }  // namespace
@@ -228,6 +262,7 @@ private:
     ProgressFn prefill_progress(const std::shared_ptr<Job>& job);
     void cancel_everything(const std::string& why);
     void stop_loop(int code);
+    void watch_parent(int64_t pid);
     void close_backlog();
     size_t backlog_high_water() {
         std::lock_guard lock(backlog_mu_);
@@ -292,6 +327,7 @@ private:
     std::string backend_;
     std::string device_;
     std::string load_token_;
+    std::unique_ptr<asio::steady_timer> parent_timer_;
     json last_stats_ = nullptr;
     size_t completions_high_water_ = 0;
     uint64_t superseded_count_ = 0;
@@ -336,6 +372,7 @@ Server::Impl::~Impl() {
     rewrites_.clear();
     running_.reset();
     outgoing_.clear();
+    parent_timer_.reset();
 }
 
 int Server::Impl::run() {
@@ -491,6 +528,22 @@ void Server::Impl::on_closed() {
     stop_loop(lifecycle_ == Lifecycle::ShutDown ? 0 : 1);
 }
 
+// LSP: "if the parent process is not alive then the server should exit". An editor that
+// crashes would otherwise leave the server, and the model in memory, behind.
+void Server::Impl::watch_parent(int64_t pid) {
+    if (!parent_timer_) parent_timer_ = std::make_unique<asio::steady_timer>(io_);
+    parent_timer_->expires_after(options_.parent_check_interval);
+    parent_timer_->async_wait([this, pid](const std::error_code& ec) {
+        if (ec || stopping_) return;
+        if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+            spdlog::warn("the editor process {} is gone; exiting", pid);
+            stop_loop(1);
+            return;
+        }
+        watch_parent(pid);
+    });
+}
+
 void Server::Impl::close_backlog() {
     {
         std::lock_guard lock(backlog_mu_);
@@ -603,6 +656,7 @@ void Server::Impl::initialize(const InitializeParams& p, Reply<json> reply) {
     if (p.client_info) {
         spdlog::info("client: {} {}", p.client_info->name, p.client_info->version);
     }
+    if (p.process_id && *p.process_id > 0) watch_parent(*p.process_id);
 
     json code_action_provider{{"codeActionKinds", json::array({"quickfix", "refactor.rewrite"})},
                               {"resolveProvider", caps_.code_action_resolve}};
@@ -982,6 +1036,7 @@ void Server::Impl::dispatch_completion(std::shared_ptr<Job> job) {
 
     CompletionRequest req;
     req.path = relative_path(job->uri, root_uri_);
+    req.repo_name = repo_name(root_uri_);
     req.prefix = text.substr(0, prefix_end);
     if (job->kind == JobKind::Inline && job->selected && !job->insert_prefix.empty()) {
         req.prefix += job->insert_prefix;

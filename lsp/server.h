@@ -24,6 +24,7 @@
 //   - the next job is the oldest ready one; a model (re)load goes first.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -46,6 +47,9 @@ struct LspServerOptions {
     size_t max_pending_completions = 64;  // across documents
     size_t max_queued_rewrites = 16;
     int32_t progress_min_tokens = 512;    // shorter prefills report no $/progress
+    // How often the editor's process (initialize's processId) is checked; the server exits
+    // when it is gone.
+    std::chrono::milliseconds parent_check_interval{3000};
 };
 
 // Progress of a long call: `done` of `total` units (bytes read, tokens prefilled).

@@ -5,6 +5,9 @@
 
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "in_process_server.h"
 
 using namespace hearth::lsp;
@@ -567,4 +570,45 @@ TEST_F(LspServer, ModelLoadReportsWorkDoneProgress) {
     }
     EXPECT_EQ(kinds.front(), "begin");
     EXPECT_EQ(kinds.back(), "end");
+}
+
+TEST_F(LspServer, PathsAreDecodedRelativeToTheRoot) {
+    start();
+    client().request("initialize", {{"processId", nullptr},
+                                    {"rootUri", "file:///home/me/my%20proj"},
+                                    {"capabilities", inline_caps()}});
+    client().notify("initialized", json::object());
+    wait_ready();
+    open("x = 1\n", "file:///home/me/my%20proj/src/a%2Bb.py");
+    client().request("textDocument/inlineCompletion",
+                     inline_params("file:///home/me/my%20proj/src/a%2Bb.py", 0, 5));
+    EXPECT_EQ(fake->last_completion().path, "src/a+b.py");
+    EXPECT_EQ(fake->last_completion().repo_name, "my proj");
+    open("y\n", "file:///elsewhere/b.py");
+    client().request("textDocument/inlineCompletion", inline_params("file:///elsewhere/b.py", 0, 1));
+    EXPECT_EQ(fake->last_completion().path, "/elsewhere/b.py");
+}
+
+TEST_F(LspServer, ExitsWhenTheEditorProcessIsGone) {
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) ::_exit(0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    LspServerOptions o;
+    o.parent_check_interval = 20ms;
+    start(o);
+    json r = client().request("initialize", {{"processId", child}, {"capabilities", json::object()}});
+    ASSERT_TRUE(r.contains("result"));
+    EXPECT_EQ(server->wait_exit(5s), 1);
+}
+
+TEST_F(LspServer, KeepsRunningWhileTheEditorLives) {
+    LspServerOptions o;
+    o.parent_check_interval = 10ms;
+    start(o);
+    client().request("initialize", {{"processId", ::getpid()}, {"capabilities", json::object()}});
+    std::this_thread::sleep_for(100ms);
+    json s = client().request("workspace/executeCommand", {{"command", "hearth.status"}});
+    EXPECT_TRUE(s.contains("result"));
 }
