@@ -262,6 +262,10 @@ private:
     ProgressFn prefill_progress(const std::shared_ptr<Job>& job);
     void cancel_everything(const std::string& why);
     void stop_loop(int code);
+    // A client that never sends `initialized` still gets a model when it first needs one.
+    void load_if_never_loaded() {
+        if (engine_state_ == EngineState::NotLoaded && !loading_) load_pending_ = true;
+    }
     void watch_parent(int64_t pid);
     void close_backlog();
     size_t backlog_high_water() {
@@ -889,6 +893,7 @@ void Server::Impl::schedule_completion(std::shared_ptr<Job> job, bool debounce) 
     }
     completions_[job->slot] = job;
     completions_high_water_ = std::max(completions_high_water_, completions_.size());
+    load_if_never_loaded();
     pump();
 }
 
@@ -904,6 +909,7 @@ void Server::Impl::schedule_rewrite(std::shared_ptr<Job> job) {
     }
     job->seq = next_seq_++;
     rewrites_.push_back(std::move(job));
+    load_if_never_loaded();
     pump();
 }
 

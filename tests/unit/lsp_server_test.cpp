@@ -612,3 +612,14 @@ TEST_F(LspServer, KeepsRunningWhileTheEditorLives) {
     json s = client().request("workspace/executeCommand", {{"command", "hearth.status"}});
     EXPECT_TRUE(s.contains("result"));
 }
+
+TEST_F(LspServer, ModelLoadsOnFirstUseWithoutInitialized) {
+    fake->completion = "42";
+    start();
+    client().request("initialize", {{"processId", nullptr}, {"capabilities", inline_caps()}});
+    open("x = \n");
+    json r = client().request("textDocument/inlineCompletion", inline_params(kUri, 0, 4));
+    ASSERT_EQ(r["result"]["items"].size(), 1u) << r;
+    EXPECT_EQ(r["result"]["items"][0]["insertText"], "42");
+    EXPECT_EQ(loads->load(), 1);
+}
