@@ -146,14 +146,24 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
     while (prompt.tokens.size() > budget) {
         if (!fitted.context.empty()) {
             fitted.context.pop_back();
-        } else if (fitted.prefix.size() + fitted.suffix.size() > 0) {
-            const size_t over = prompt.tokens.size() - budget;
-            // ~3 bytes per token of code; cut at least a quarter so this converges fast.
-            const size_t cut = std::max<size_t>(over * 3, (fitted.prefix.size() + fitted.suffix.size()) / 4);
-            const size_t from_suffix = std::min(fitted.suffix.size(), cut / 4);
-            const size_t from_prefix = std::min(fitted.prefix.size(), cut - from_suffix);
-            fitted.prefix.erase(0, from_prefix);
-            fitted.suffix.resize(fitted.suffix.size() - from_suffix);
+        } else if (!fitted.prefix.empty() || !fitted.suffix.empty()) {
+            // Bytes per token of this text, to turn the overflow into a cut in bytes.
+            const double bpt = static_cast<double>(fitted.prefix.size() + fitted.suffix.size()) /
+                               static_cast<double>(std::max<size_t>(1, prompt.tokens.size()));
+            const auto over = static_cast<size_t>(
+                static_cast<double>(prompt.tokens.size() - budget) * bpt * 1.1 + 8);
+            const auto suffix_cap = static_cast<size_t>(static_cast<double>(budget / 4) * bpt);
+            if (fitted.suffix.size() > suffix_cap) {
+                fitted.suffix.resize(suffix_cap);  // the suffix gets at most a quarter
+            } else if (!fitted.prefix.empty()) {
+                // Keep the text nearest the cursor; start at a line boundary when one is near.
+                size_t cut = std::min(fitted.prefix.size(), over);
+                const size_t nl = fitted.prefix.find('\n', cut);
+                if (nl != std::string::npos && nl - cut < 256) cut = nl + 1;
+                fitted.prefix.erase(0, cut);
+            } else {
+                fitted.suffix.resize(fitted.suffix.size() > over ? fitted.suffix.size() - over : 0);
+            }
         } else {
             return make_error("the prompt template alone exceeds the context size");
         }

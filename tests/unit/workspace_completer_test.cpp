@@ -1,0 +1,191 @@
+// FIM templates and the engine-backed Completer on the bundled demo model (CPU backend).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "engine.h"
+#include "engine_completer.h"
+#include "fim.h"
+
+namespace hearth {
+namespace {
+
+std::string data(const std::string& name) { return std::string(HEARTH_TEST_DATA) + "/" + name; }
+
+const LoadedModel& demo_model() {
+    static const LoadedModel m = [] {
+        auto r = load_model(data("hearth-demo-py-q8_0.gguf"));
+        EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+        return r.ok() ? *r : LoadedModel{};
+    }();
+    return m;
+}
+
+std::unique_ptr<EngineCompleter> make_completer() {
+    EngineCompleterOptions o;
+    o.backend.kind = BackendKind::Cpu;
+    o.n_ctx = 1024;
+    auto c = EngineCompleter::create(demo_model(), o);
+    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+    return c.ok() ? std::move(*c) : nullptr;
+}
+
+TEST(Fim, DetectsTheQwenFamily) {
+    const Tokenizer& tok = *demo_model().tokenizer;
+    auto t = FimTemplate::detect(tok);
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    EXPECT_EQ(t->family(), FimFamily::Qwen);
+    EXPECT_EQ(t->tokens().prefix, *tok.find_token("<|fim_prefix|>"));
+    EXPECT_EQ(t->tokens().suffix, *tok.find_token("<|fim_suffix|>"));
+    EXPECT_EQ(t->tokens().middle, *tok.find_token("<|fim_middle|>"));
+    EXPECT_EQ(t->tokens().file_sep, *tok.find_token("<|file_sep|>"));
+    const auto& stop = t->tokens().stop;
+    EXPECT_NE(std::find(stop.begin(), stop.end(), *tok.find_token("<|endoftext|>")), stop.end());
+}
+
+TEST(Fim, OverrideNamesMissingTokens) {
+    const Tokenizer& tok = *demo_model().tokenizer;
+    auto bad = FimTemplate::detect(tok, "deepseek");
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message.find("no token"), std::string::npos) << bad.error().message;
+    auto unknown = FimTemplate::detect(tok, "gpt5");
+    ASSERT_FALSE(unknown.ok());
+    EXPECT_NE(unknown.error().message.find("unknown FIM template"), std::string::npos);
+}
+
+TEST(Fim, PrefixSuffixMiddleOrderWithPlainText) {
+    const Tokenizer& tok = *demo_model().tokenizer;
+    auto t = FimTemplate::detect(tok);
+    ASSERT_TRUE(t.ok());
+    CompletionRequest req;
+    req.prefix = "x = '<|endoftext|>'\n";
+    req.suffix = "print(x)\n";
+    const FimPrompt p = t->build(tok, req);
+    std::vector<int32_t> expect{t->tokens().prefix};
+    tok.encode_append(req.prefix, EncodeMode::Plain, expect);
+    expect.push_back(t->tokens().suffix);
+    tok.encode_append(req.suffix, EncodeMode::Plain, expect);
+    expect.push_back(t->tokens().middle);
+    EXPECT_EQ(p.tokens, expect);
+    EXPECT_EQ(p.stable_tokens, 0);
+    // File text never yields a control token.
+    const int32_t eot = *tok.find_token("<|endoftext|>");
+    EXPECT_EQ(std::count(p.tokens.begin(), p.tokens.end(), eot), 0);
+}
+
+TEST(Fim, RepositoryContextIsAStablePrefix) {
+    const Tokenizer& tok = *demo_model().tokenizer;
+    auto t = FimTemplate::detect(tok);
+    ASSERT_TRUE(t.ok());
+    CompletionRequest a;
+    a.repo_name = "demo";
+    a.path = "pkg/b.py";
+    a.context = {{"pkg/a.py", "def helper():\n    return 1\n"}, {"pkg/c.py", "X = 2\n"}};
+    a.prefix = "from pkg.a import helper\n";
+    CompletionRequest b = a;
+    b.prefix += "y = helper()\n";
+    b.suffix = "\nprint(y)\n";
+    const FimPrompt pa = t->build(tok, a), pb = t->build(tok, b);
+    ASSERT_GT(pa.stable_tokens, 0);
+    EXPECT_EQ(pa.stable_tokens, pb.stable_tokens);
+    EXPECT_TRUE(std::equal(pa.tokens.begin(), pa.tokens.begin() + pa.stable_tokens, pb.tokens.begin()));
+    EXPECT_EQ(pa.tokens[0], t->tokens().repo_name);
+    EXPECT_EQ(std::count(pa.tokens.begin(), pa.tokens.end(), t->tokens().file_sep), 3);
+    // The continuation form shares the same stable part and ends with the file text.
+    const FimPrompt pc = t->build_continuation(tok, a);
+    EXPECT_TRUE(std::equal(pa.tokens.begin(), pa.tokens.begin() + pa.stable_tokens, pc.tokens.begin()));
+    EXPECT_EQ(std::count(pc.tokens.begin(), pc.tokens.end(), t->tokens().prefix), 0);
+}
+
+TEST(EngineCompleter, ContinuesPython) {
+    auto c = make_completer();
+    ASSERT_NE(c, nullptr);
+    CompletionRequest req;
+    req.prefix = "def add(a, b):\n    return";
+    req.max_tokens = 6;
+    auto r = c->complete(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->text.rfind(" a + b", 0), 0u) << r->text;
+    EXPECT_EQ(r->stats.backend, "cpu");
+    EXPECT_EQ(r->stats.prompt_tokens, r->stats.prefilled_tokens + r->stats.reused_tokens);
+    EXPECT_GT(r->stats.generated_tokens, 0);
+    EXPECT_LE(r->stats.generated_tokens, 6);
+}
+
+TEST(EngineCompleter, TypedIndentationIsNotRepeated) {
+    auto c = make_completer();
+    ASSERT_NE(c, nullptr);
+    CompletionRequest req;
+    req.prefix = "class Stack:\n    def __init__(self):\n        self.items = []\n\n"
+                 "    def push(self, item):\n        ";
+    req.max_tokens = 12;
+    req.max_lines = 1;
+    auto r = c->complete(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->text, "self.items.append(item)");
+    EXPECT_EQ(r->stop_reason, "end_of_line");
+}
+
+TEST(EngineCompleter, ReusesTheEvaluatedPrefix) {
+    auto c = make_completer();
+    ASSERT_NE(c, nullptr);
+    CompletionRequest req;
+    req.prefix = "import os\n\n\ndef read_lines(path):\n    with open(path) as f:\n";
+    req.max_tokens = 4;
+    auto first = c->complete(req);
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(first->stats.reused_tokens, 0);
+    req.prefix += "        lines = f.readlines()\n";
+    auto second = c->complete(req);
+    ASSERT_TRUE(second.ok());
+    EXPECT_GT(second->stats.reused_tokens, first->stats.prompt_tokens / 2);
+    EXPECT_LT(second->stats.prefilled_tokens, second->stats.prompt_tokens / 2);
+}
+
+TEST(EngineCompleter, CancellationStopsTheCall) {
+    auto c = make_completer();
+    ASSERT_NE(c, nullptr);
+    CompletionRequest req;
+    req.prefix = "def f():\n    return";
+    req.cancelled = [] { return true; };
+    auto r = c->complete(req);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message, "cancelled");
+    // The completer keeps working after a cancelled call.
+    req.cancelled = nullptr;
+    req.max_tokens = 3;
+    EXPECT_TRUE(c->complete(req).ok());
+}
+
+TEST(EngineCompleter, LongPromptsAreFittedToTheContext) {
+    auto c = make_completer();
+    ASSERT_NE(c, nullptr);
+    CompletionRequest req;
+    for (int i = 0; i < 400; ++i) req.prefix += "x" + std::to_string(i) + " = " + std::to_string(i) + "\n";
+    req.suffix = "\nprint(x1)\n";
+    req.max_tokens = 8;
+    auto r = c->complete(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_LE(r->stats.prompt_tokens + 8, c->n_ctx());
+    EXPECT_GT(r->stats.prompt_tokens, c->n_ctx() / 2);
+}
+
+TEST(EngineCompleter, RewriteWithoutChatTemplateUsesFim) {
+    auto c = make_completer();
+    ASSERT_NE(c, nullptr);
+    EXPECT_FALSE(c->has_chat_template());
+    RewriteRequest req;
+    req.language = "python";
+    req.instruction = "Simplify";
+    req.prefix = "def total(xs):\n";
+    req.code = "    s = 0\n    for x in xs:\n        s = s + x\n    return s\n";
+    req.max_tokens = 24;
+    auto r = c->rewrite(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_GT(r->stats.generated_tokens, 0);
+    EXPECT_LE(std::count(r->text.begin(), r->text.end(), '\n'), 4 * 2 + 4);
+}
+
+}  // namespace
+}  // namespace hearth
