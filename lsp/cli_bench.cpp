@@ -110,8 +110,11 @@ int run_bench(const Args& a) {
     SyncOptions so;
     so.chunk = a.chunk;
 
-    std::printf("# hearth bench: model=%s backend=%s device=\"%s\" load_ms=%.0f chunk=%d\n",
-                a.model.c_str(), info.name.c_str(), info.device.c_str(), load_ms, a.chunk);
+    const uint64_t weight_bytes = m->model->memory_bytes();
+    std::printf("# hearth bench: model=%s backend=%s device=\"%s\" load_ms=%.0f chunk=%d "
+                "weight_bytes=%llu\n",
+                a.model.c_str(), info.name.c_str(), info.device.c_str(), load_ms, a.chunk,
+                static_cast<unsigned long long>(weight_bytes));
     std::fflush(stdout);
 
     if (!a.no_frontiers) {
@@ -145,7 +148,9 @@ int run_bench(const Args& a) {
     }
 
     if (!a.no_summary) {
-        std::printf("test,tokens,ms,tokens_per_second\n");
+        // weight_gbps: weight bytes read per second by decode (each token reads every
+        // weight once), the figure to hold against the device's memory bandwidth.
+        std::printf("test,tokens,ms,tokens_per_second,weight_gbps\n");
         struct Test {
             const char* name;
             int32_t prefill;
@@ -174,7 +179,13 @@ int run_bench(const Args& a) {
             }
             const double ms = median(times);
             const int32_t n = t.decode > 0 ? t.decode : t.prefill;
-            std::printf("%s,%d,%.2f,%.1f\n", t.name, n, ms, n / (ms / 1000.0));
+            const double tps = n / (ms / 1000.0);
+            if (t.decode > 0) {
+                std::printf("%s,%d,%.2f,%.1f,%.1f\n", t.name, n, ms, tps,
+                            tps * static_cast<double>(weight_bytes) / 1e9);
+            } else {
+                std::printf("%s,%d,%.2f,%.1f,\n", t.name, n, ms, tps);
+            }
             std::fflush(stdout);
         }
     }
