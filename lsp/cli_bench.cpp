@@ -95,7 +95,7 @@ int run_bench(const Args& a) {
     const BackendInfo info = (*backend)->info();
     // Frontiers beyond the model's context are dropped (said on stderr).
     const int32_t n_train = m->model->hparams().n_ctx_train;
-    while (!frontiers.empty() && frontiers.back() + a.decode > n_train) {
+    while (!a.no_frontiers && !frontiers.empty() && frontiers.back() + a.decode > n_train) {
         std::fprintf(stderr, "hearth: frontier %d + %d decode tokens exceeds the model's context %d; skipped\n",
                      frontiers.back(), a.decode, n_train);
         frontiers.pop_back();
