@@ -23,11 +23,15 @@ vec4 bytes_as_vec4(uint w) {
 #if defined(TYPE_F32)
 const uint QK = 1;
 layout(binding = W_BINDING, std430) readonly buffer WeightF32 { float w_f32[]; };
+layout(binding = W_BINDING, std430) readonly buffer WeightF32x4 { vec4 w_f32x4[]; };
 
 void dequant8(uint row, uint K, uint g, out vec4 lo, out vec4 hi) {
     const uint k0 = 8 * g;
     const uint base = row * K + k0;
-    if (k0 + 8 <= K) {
+    if ((K % 8) == 0) {
+        lo = w_f32x4[base / 4];
+        hi = w_f32x4[base / 4 + 1];
+    } else if (k0 + 8 <= K) {
         lo = vec4(w_f32[base], w_f32[base + 1], w_f32[base + 2], w_f32[base + 3]);
         hi = vec4(w_f32[base + 4], w_f32[base + 5], w_f32[base + 6], w_f32[base + 7]);
     } else {

@@ -10,6 +10,7 @@ layout(constant_id = 2) const uint NUM_ROWS = 2;
 #define W_BINDING 0
 #include "dequant.glsl"
 layout(binding = 1, std430) readonly buffer XBuf { float x[]; };
+layout(binding = 1, std430) readonly buffer XBuf4 { vec4 x4[]; };
 layout(binding = 2, std430) buffer YBuf { float y[]; };
 layout(binding = 3, std430) readonly buffer BiasBuf { float bias[]; };
 
@@ -39,7 +40,10 @@ void main() {
     for (uint g = tid; g < groups; g += WG) {
         const uint k0 = 8 * g;
         vec4 x0, x1;
-        if (full || k0 + 8 <= pc.K) {
+        if (full) {
+            x0 = x4[2 * g];
+            x1 = x4[2 * g + 1];
+        } else if (k0 + 8 <= pc.K) {
             x0 = vec4(x[k0], x[k0 + 1], x[k0 + 2], x[k0 + 3]);
             x1 = vec4(x[k0 + 4], x[k0 + 5], x[k0 + 6], x[k0 + 7]);
         } else {

@@ -30,16 +30,17 @@ KernelConfig KernelConfig::for_device(const Device& device) {
     if (c.type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
         // CPU implementations (lavapipe) run a workgroup as a loop over SIMD lanes on one
         // thread: small workgroups and few splits keep barriers cheap and all cores busy.
-        k.matvec_wg = 32;
-        k.matvec_rows = 4;
-        k.matmul_bm = 32;
-        k.matmul_bn = 32;
-        k.matmul_tm = 4;
+        k.matvec_wg = 16;
+        k.matvec_rows = 16;
+        k.matmul_tiled = false;
+        k.matmul_bm = 64;
+        k.matmul_bn = 16;
+        k.matmul_tm = 8;
         k.matmul_tn = 4;
         k.norm_wg = 64;
         k.elem_wg = 64;
         k.attn_wg = 64;
-        k.decode_splits = 2;
+        k.attn_target_groups = 4;
     } else {
         k.matvec_wg = 128;
         k.matvec_rows = 2;
@@ -50,7 +51,7 @@ KernelConfig KernelConfig::for_device(const Device& device) {
         k.norm_wg = 256;
         k.elem_wg = 256;
         k.attn_wg = 128;
-        k.decode_splits = 16;
+        k.attn_target_groups = 256;
     }
     // Workgroup sizes must fit the device (all are powers of two for the tree fallback).
     const uint32_t max_wg = std::max<uint32_t>(32, c.max_workgroup_invocations);
@@ -158,8 +159,10 @@ Status OpRecorder::matmul(const DeviceTensor& w, BufferRange x, uint32_t x_strid
     const std::array<uint32_t, 6> spec{wg,           cfg_.sg_min,  cfg_.matmul_bm,
                                        cfg_.matmul_bn, cfg_.matmul_tm, cfg_.matmul_tn};
     const std::array<BufferRange, 4> bufs{w.range, x, y, bias.valid() ? bias : y};
-    return dispatch(std::string("matmul_") + type_suffix(w.type), spec, bufs, &pc, push_size(pc),
-                    ceil_div(w.rows, cfg_.matmul_bm), ceil_div(n, cfg_.matmul_bn), 1);
+    const std::string shader =
+        std::string(cfg_.matmul_tiled ? "matmul_" : "matmul_direct_") + type_suffix(w.type);
+    return dispatch(shader, spec, bufs, &pc, push_size(pc), ceil_div(w.rows, cfg_.matmul_bm),
+                    ceil_div(n, cfg_.matmul_bn), 1);
 }
 
 Status OpRecorder::linear(const DeviceTensor& w, BufferRange x, uint32_t x_stride, BufferRange y,
@@ -168,11 +171,13 @@ Status OpRecorder::linear(const DeviceTensor& w, BufferRange x, uint32_t x_strid
     return matmul(w, x, x_stride, y, y_stride, n, bias, accumulate);
 }
 
-Status OpRecorder::get_rows(const DeviceTensor& w, BufferRange ids, BufferRange out, uint32_t n) {
+Status OpRecorder::get_rows(const DeviceTensor& w, BufferRange ids, BufferRange out, uint32_t n,
+                            int64_t row_begin) {
     HEARTH_TRY(check_weight(w, "get_rows"));
     struct {
-        uint32_t K, n_rows;
-    } pc{static_cast<uint32_t>(w.cols), static_cast<uint32_t>(w.rows)};
+        uint32_t K, n_rows, row_begin;
+    } pc{static_cast<uint32_t>(w.cols), static_cast<uint32_t>(w.rows),
+         static_cast<uint32_t>(row_begin)};
     const std::array<uint32_t, 2> spec{cfg_.elem_wg, cfg_.sg_min};
     const std::array<BufferRange, 3> bufs{w.range, ids, out};
     return dispatch(std::string("get_rows_") + type_suffix(w.type), spec, bufs, &pc, push_size(pc),

@@ -48,8 +48,11 @@ struct KernelConfig {
     bool subgroup = false;       // use the *_sg variants (subgroup arithmetic)
     uint32_t matvec_wg = 64;
     uint32_t matvec_rows = 2;    // rows per matvec workgroup
-    uint32_t matmul_bm = 64;     // matmul tile: BM weight rows x BN tokens,
-    uint32_t matmul_bn = 64;     // TM x TN outputs per invocation
+    // matmul: BM weight rows x BN tokens per workgroup, TM x TN outputs per invocation;
+    // tiled through shared memory (matmul.comp) or direct (matmul_direct.comp, for CPUs).
+    bool matmul_tiled = true;
+    uint32_t matmul_bm = 64;
+    uint32_t matmul_bn = 64;
     uint32_t matmul_tm = 4;
     uint32_t matmul_tn = 4;
     uint32_t norm_wg = 64;       // rmsnorm, attention_combine
@@ -57,7 +60,10 @@ struct KernelConfig {
     uint32_t attn_wg = 64;
     uint32_t attn_bc = 32;       // keys per attention tile
     uint32_t attn_br = 16;       // rows per attention workgroup in prefill
-    uint32_t decode_splits = 4;  // split-K factor of decode attention
+    // Split-K: attention is split over keys until about this many workgroups run (decode
+    // has only n_head_kv row blocks), at most attn_max_splits ways.
+    uint32_t attn_target_groups = 4;
+    uint32_t attn_max_splits = 64;
     uint32_t max_shared = 32768;
 
     static KernelConfig for_device(const Device& device);
@@ -107,8 +113,10 @@ public:
     Status linear(const DeviceTensor& w, BufferRange x, uint32_t x_stride, BufferRange y,
                   uint32_t y_stride, uint32_t n, BufferRange bias, bool accumulate);
 
-    // out[i, :] = W[ids[i], :] as f32, i in [0, n) (ids: int32).
-    Status get_rows(const DeviceTensor& w, BufferRange ids, BufferRange out, uint32_t n);
+    // out[i, :] = W[ids[i] - row_begin, :] as f32, i in [0, n) (ids: int32), for the ids
+    // that fall in [row_begin, row_begin + w.rows); other rows of `out` are left alone.
+    Status get_rows(const DeviceTensor& w, BufferRange ids, BufferRange out, uint32_t n,
+                    int64_t row_begin = 0);
 
     // y[i, :] = x[i, :] / sqrt(mean(x[i, :]^2) + eps) * w, for n_rows rows of `n`.
     Status rmsnorm(BufferRange x, uint32_t x_stride, BufferRange w, BufferRange y,

@@ -59,8 +59,11 @@ std::vector<std::pair<std::string, KernelConfig>> configs() {
     const bool native_small = native.matvec_wg <= 32;
     other.matvec_wg = native_small ? 128 : 32;
     other.matvec_rows = native_small ? 1 : 4;
-    other.matmul_bm = native_small ? 64 : 32;
-    other.matmul_bn = native_small ? 64 : 32;
+    other.matmul_tiled = !native.matmul_tiled;
+    other.matmul_bm = other.matmul_tiled ? 32 : 64;
+    other.matmul_bn = other.matmul_tiled ? 32 : 16;
+    other.matmul_tm = other.matmul_tiled ? 4 : 8;
+    other.matmul_tn = 4;
     other.norm_wg = native_small ? 256 : 64;
     other.elem_wg = native_small ? 256 : 64;
     other.attn_wg = native_small ? 128 : 64;
@@ -210,8 +213,9 @@ TEST_F(VulkanOps, MatvecEveryTypeWithBiasAndResidual) {
     for (const auto& [cfg_name, cfg] : configs()) {
         for (GGMLType t : kWeightTypes) {
             for (bool random_bytes : {false, true}) {
-                if (random_bytes && type_traits(t)->block_elems == 1) continue;
-                const int64_t M = 37, K = test_cols(t);
+                // Plain float types: the second pass takes an aligned K (vector loads).
+                const bool plain = type_traits(t)->block_elems == 1;
+                const int64_t M = 37, K = plain && random_bytes ? 256 : test_cols(t);
                 const Weights w = make_weights(t, M, K, random_bytes);
                 const std::vector<float> x = random_floats(static_cast<size_t>(K));
                 const std::vector<float> bias = random_floats(static_cast<size_t>(M));
@@ -233,8 +237,8 @@ TEST_F(VulkanOps, MatvecEveryTypeWithBiasAndResidual) {
                     want[i] = s;
                     want2[i] = s + bias[i] + y0[i];
                 }
-                const std::string what = "matvec " + type_label(t) + (random_bytes ? " random" : "") +
-                                         " " + cfg_name;
+                const std::string what = "matvec " + type_label(t) + " K" + std::to_string(K) +
+                                         (random_bytes && !plain ? " random" : "") + " " + cfg_name;
                 EXPECT_NMSE(read<float>(*yb, M), want, 1e-9, what);
                 EXPECT_NMSE(read<float>(*y2, M), want2, 1e-9, what + " +bias+res");
             }
@@ -245,9 +249,11 @@ TEST_F(VulkanOps, MatvecEveryTypeWithBiasAndResidual) {
 TEST_F(VulkanOps, MatmulEveryTypeWithStridesBiasAndResidual) {
     for (const auto& [cfg_name, cfg] : configs()) {
         for (GGMLType t : kWeightTypes) {
+          // Row strides of X with and without 16-byte alignment (vector loads or not).
+          for (uint32_t pad : {3u, 4u}) {
             const int64_t M = 70, K = test_cols(t);
             const uint32_t N = 13;
-            const uint32_t xs = static_cast<uint32_t>(K) + 3, ys = static_cast<uint32_t>(M) + 5;
+            const uint32_t xs = static_cast<uint32_t>(K) + pad, ys = static_cast<uint32_t>(M) + 5;
             const Weights w = make_weights(t, M, K, type_traits(t)->block_elems > 1);
             const std::vector<float> x = random_floats(size_t(N) * xs);
             const std::vector<float> bias = random_floats(static_cast<size_t>(M));
@@ -269,7 +275,9 @@ TEST_F(VulkanOps, MatmulEveryTypeWithStridesBiasAndResidual) {
                 }
             }
             EXPECT_NMSE(read<float>(*yb, want.size()), want, 1e-9,
-                        "matmul " + type_label(t) + " " + cfg_name);
+                        "matmul " + type_label(t) + " K" + std::to_string(K) + " stride " +
+                            std::to_string(xs) + " " + cfg_name);
+          }
         }
     }
 }
