@@ -1,8 +1,7 @@
 #include "engine.h"
 
 #include "cpu/cpu_backend.h"
-#if HEARTH_HAS_VULKAN && __has_include("vulkan/vulkan_backend.h")
-#define HEARTH_VULKAN_BACKEND 1
+#if HEARTH_HAS_VULKAN
 #include "vulkan/vulkan_backend.h"
 #endif
 
@@ -41,7 +40,7 @@ Expected<BackendKind> parse_backend_kind(std::string_view name) {
 }
 
 bool vulkan_compiled_in() {
-#if HEARTH_VULKAN_BACKEND
+#if HEARTH_HAS_VULKAN
     return true;
 #else
     return false;
@@ -51,7 +50,7 @@ bool vulkan_compiled_in() {
 Expected<std::unique_ptr<Backend>> make_backend(std::shared_ptr<const Model> model,
                                                 const BackendOptions& opts, std::string* note) {
     if (opts.kind == BackendKind::Vulkan || opts.kind == BackendKind::Auto) {
-#if HEARTH_VULKAN_BACKEND
+#if HEARTH_HAS_VULKAN
         VulkanOptions vo;
         vo.device = opts.device;
         vo.progress = opts.progress;
