@@ -115,8 +115,9 @@ void run_session(benchmark::State& state, std::chrono::milliseconds interval, in
     state.counters["requests"] = last.requests;
     state.counters["answered"] = static_cast<double>(last.latencies_ms.size());
     state.counters["items"] = last.with_items;
-    state.SetLabel(c.model.empty() ? "fake completer, delay " + std::to_string(c.fake_delay_ms) + " ms"
-                                   : c.model);
+    state.SetLabel(c.model.empty()
+                       ? "fake completer, delay " + std::to_string(c.fake_delay_ms) + " ms"
+                       : c.model);
 }
 
 void BM_LspTypingSequential(benchmark::State& state) {

@@ -18,11 +18,14 @@ std::string fix_title(const std::string& message) {
     return "Fix: " + first;
 }
 
-bool touches(const Range& a, const Range& b) { return !(a.end < b.start) && !(b.end < a.start); }
+bool touches(const Range& a, const Range& b) {
+    return !(a.end < b.start) && !(b.end < a.start);
+}
 
 }  // namespace
 
-Range whole_lines(const TextDocument& doc, uint32_t first, uint32_t last, PositionEncoding encoding) {
+Range whole_lines(const TextDocument& doc, uint32_t first, uint32_t last,
+                  PositionEncoding encoding) {
     Range r;
     r.start = Position{first, 0};
     if (last + 1 < doc.line_count()) {
@@ -66,7 +69,8 @@ bool kind_allowed(const std::string& kind, const std::optional<std::vector<std::
     return false;
 }
 
-std::vector<PlannedAction> plan_code_actions(const TextDocument& doc, const CodeActionParams& params,
+std::vector<PlannedAction> plan_code_actions(const TextDocument& doc,
+                                             const CodeActionParams& params,
                                              const std::string& rewrite_instruction,
                                              PositionEncoding encoding) {
     std::vector<PlannedAction> actions;
@@ -82,13 +86,16 @@ std::vector<PlannedAction> plan_code_actions(const TextDocument& doc, const Code
     };
 
     const bool has_selection = sel.start != sel.end;
-    std::optional<Range> target = has_selection ? std::optional<Range>(sel) : block_at(doc, sel.start.line, encoding);
+    std::optional<Range> target =
+        has_selection ? std::optional<Range>(sel) : block_at(doc, sel.start.line, encoding);
     if (target && kind_allowed("refactor.rewrite", only)) {
         if (has_selection) {
-            actions.push_back(make("Rewrite selection…", "refactor.rewrite", *target, rewrite_instruction));
+            actions.push_back(
+                make("Rewrite selection…", "refactor.rewrite", *target, rewrite_instruction));
         }
-        actions.push_back(make("Add documentation", "refactor.rewrite", *target,
-                               "Add documentation comments to this code. Keep the code itself unchanged."));
+        actions.push_back(
+            make("Add documentation", "refactor.rewrite", *target,
+                 "Add documentation comments to this code. Keep the code itself unchanged."));
         actions.push_back(make("Simplify", "refactor.rewrite", *target,
                                "Simplify this code without changing what it does."));
     }

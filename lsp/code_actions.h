@@ -34,7 +34,8 @@ struct PlannedAction {
 inline constexpr size_t kMaxFixes = 8;
 
 // `range` must already be valid for `doc` (the caller checked it).
-std::vector<PlannedAction> plan_code_actions(const TextDocument& doc, const CodeActionParams& params,
+std::vector<PlannedAction> plan_code_actions(const TextDocument& doc,
+                                             const CodeActionParams& params,
                                              const std::string& rewrite_instruction,
                                              PositionEncoding encoding);
 
@@ -43,7 +44,8 @@ std::optional<Range> block_at(const TextDocument& doc, uint32_t line, PositionEn
 
 // Lines first..last, from the start of `first` to the start of the line after `last` (or
 // the end of the text).
-Range whole_lines(const TextDocument& doc, uint32_t first, uint32_t last, PositionEncoding encoding);
+Range whole_lines(const TextDocument& doc, uint32_t first, uint32_t last,
+                  PositionEncoding encoding);
 
 bool kind_allowed(const std::string& kind, const std::optional<std::vector<std::string>>& only);
 

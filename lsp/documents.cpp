@@ -103,7 +103,8 @@ std::string_view TextDocument::line_text(uint32_t line) const {
 
 Expected<size_t> TextDocument::offset_at(Position pos, PositionEncoding encoding) const {
     if (pos.line >= line_starts_.size()) {
-        return make_error("line " + std::to_string(pos.line) + " is past the end of the document (" +
+        return make_error("line " + std::to_string(pos.line) +
+                          " is past the end of the document (" +
                           std::to_string(line_starts_.size()) + " lines)");
     }
     std::string_view line = line_text(pos.line);
@@ -219,7 +220,9 @@ Status DocumentStore::change(const DidChangeTextDocumentParams& params, Position
     return it->second.apply_changes(params.content_changes, params.text_document.version, encoding);
 }
 
-bool DocumentStore::close(const std::string& uri) { return docs_.erase(uri) > 0; }
+bool DocumentStore::close(const std::string& uri) {
+    return docs_.erase(uri) > 0;
+}
 
 const TextDocument* DocumentStore::get(const std::string& uri) const {
     auto it = docs_.find(uri);

@@ -35,7 +35,7 @@
 namespace hearth::lsp {
 
 class TextDocument {
-public:
+  public:
     TextDocument(std::string uri, std::string language_id, int32_t version, std::string text);
 
     const std::string& uri() const { return uri_; }
@@ -62,7 +62,7 @@ public:
     // inserted multi-line text can match it.
     std::string_view eol() const;
 
-private:
+  private:
     void reindex();
 
     std::string uri_;
@@ -77,7 +77,7 @@ size_t count_units(std::string_view s, PositionEncoding encoding);
 
 // The documents the client has open, by URI.
 class DocumentStore {
-public:
+  public:
     // A hostile or runaway client cannot make the store grow without end.
     static constexpr size_t kMaxDocuments = 10000;
 
@@ -89,7 +89,7 @@ public:
     const TextDocument* get(const std::string& uri) const;
     size_t size() const { return docs_.size(); }
 
-private:
+  private:
     std::map<std::string, TextDocument> docs_;
 };
 

@@ -15,7 +15,8 @@ RewriteRequest FakeCompleterState::last_rewrite() const {
     return last_rewrite_;
 }
 
-FakeCompleter::FakeCompleter(std::shared_ptr<FakeCompleterState> state) : state_(std::move(state)) {}
+FakeCompleter::FakeCompleter(std::shared_ptr<FakeCompleterState> state)
+    : state_(std::move(state)) {}
 
 namespace {
 
@@ -47,9 +48,9 @@ bool FakeCompleter::work(const std::function<bool()>& cancelled,
         }
         auto elapsed = duration_cast<milliseconds>(steady_clock::now() - start);
         if (steps > 0 && progress) {
-            int due = total.count() > 0
-                          ? static_cast<int>(std::min<int64_t>(steps, elapsed.count() * steps / total.count()))
-                          : steps;
+            int due = total.count() > 0 ? static_cast<int>(std::min<int64_t>(
+                                              steps, elapsed.count() * steps / total.count()))
+                                        : steps;
             for (; reported < due; ++reported) {
                 progress((reported + 1) * prompt_tokens / steps, prompt_tokens);
             }

@@ -45,9 +45,9 @@ struct FakeCompleterState {
 };
 
 class FakeCompleter final : public Completer {
-public:
-    explicit FakeCompleter(std::shared_ptr<FakeCompleterState> state =
-                               std::make_shared<FakeCompleterState>());
+  public:
+    explicit FakeCompleter(
+        std::shared_ptr<FakeCompleterState> state = std::make_shared<FakeCompleterState>());
 
     Expected<CompletionResult> complete(const CompletionRequest& req) override;
     Expected<CompletionResult> rewrite(const RewriteRequest& req) override;
@@ -56,7 +56,7 @@ public:
 
     const std::shared_ptr<FakeCompleterState>& state() const { return state_; }
 
-private:
+  private:
     // Sleeps for the configured delay; false when cancelled on the way.
     bool work(const std::function<bool()>& cancelled,
               const std::function<void(int32_t, int32_t)>& progress, int32_t prompt_tokens);

@@ -30,7 +30,7 @@ struct FramingLimits {
 };
 
 class FrameReader {
-public:
+  public:
     using FrameFn = std::function<void(std::string body)>;
     using ErrorFn = std::function<void(std::string_view what)>;
 
@@ -45,7 +45,7 @@ public:
 
     const FramingLimits& limits() const { return limits_; }
 
-private:
+  private:
     enum class State { Header, Body, SkipBody, Resync };
 
     // Handles one complete header line (without its terminator); false on a framing error.
@@ -55,13 +55,13 @@ private:
 
     FramingLimits limits_;
     State state_ = State::Header;
-    std::string line_;        // the header line being read
-    std::string body_;        // the body being read
+    std::string line_;  // the header line being read
+    std::string body_;  // the body being read
     size_t headers_seen_ = 0;
     bool have_length_ = false;
     size_t length_ = 0;
-    size_t skip_left_ = 0;    // bytes still to drop in SkipBody
-    size_t resync_match_ = 0; // chars of "content-length:" matched so far in Resync
+    size_t skip_left_ = 0;     // bytes still to drop in SkipBody
+    size_t resync_match_ = 0;  // chars of "content-length:" matched so far in Resync
 };
 
 // Frames a body for sending.

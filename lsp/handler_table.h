@@ -8,12 +8,12 @@
 // notification with bad params is logged and dropped (there is nobody to answer).
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <functional>
 #include <map>
 #include <string>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 #include "json_reader.h"
 #include "reply.h"
@@ -21,7 +21,7 @@
 namespace hearth::lsp {
 
 class HandlerTable {
-public:
+  public:
     using RequestFn = std::function<void(const json& params, ReplyOnce reply)>;
     using NotificationFn = std::function<void(const json& params)>;
 
@@ -61,7 +61,7 @@ public:
         return it == notifications_.end() ? nullptr : &it->second;
     }
 
-private:
+  private:
     std::map<std::string, RequestFn, std::less<>> requests_;
     std::map<std::string, NotificationFn, std::less<>> notifications_;
 };

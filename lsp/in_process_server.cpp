@@ -26,8 +26,8 @@ int InProcessServer::wait_exit(std::chrono::milliseconds timeout) {
 
 CompleterFactory InProcessServer::fake_factory(std::shared_ptr<FakeCompleterState> state,
                                                std::shared_ptr<std::atomic<int>> loads) {
-    return [state, loads](const Settings&, const ProgressFn& progress)
-               -> Expected<std::unique_ptr<Completer>> {
+    return [state, loads](const Settings&,
+                          const ProgressFn& progress) -> Expected<std::unique_ptr<Completer>> {
         if (loads) ++*loads;
         if (progress) {
             progress(1, 2);

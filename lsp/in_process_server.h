@@ -23,7 +23,7 @@
 namespace hearth::lsp {
 
 class InProcessServer {
-public:
+  public:
     explicit InProcessServer(LspServerOptions options = {}, CompleterFactory factory = {});
     ~InProcessServer();
     InProcessServer(const InProcessServer&) = delete;
@@ -40,7 +40,7 @@ public:
     static CompleterFactory fake_factory(std::shared_ptr<FakeCompleterState> state,
                                          std::shared_ptr<std::atomic<int>> loads = nullptr);
 
-private:
+  private:
     MemoryTransport transport_;
     std::unique_ptr<Server> server_;
     std::future<int> exit_;

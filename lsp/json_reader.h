@@ -19,7 +19,7 @@
 namespace hearth::lsp {
 
 class JsonReader {
-public:
+  public:
     explicit JsonReader(std::string root = "params") { path_.push_back(std::move(root)); }
 
     // Records `what` at the current path, unless an error was recorded already (the first
@@ -35,7 +35,7 @@ public:
     void pop() { path_.pop_back(); }
     std::string path() const;
 
-private:
+  private:
     std::vector<std::string> path_;
     std::string error_;
 };
@@ -82,7 +82,7 @@ bool read(const json& j, std::optional<T>& out, JsonReader& r) {
 //   ObjectReader o(j, r);
 //   return o && o.required("line", p.line) && o.required("character", p.character);
 class ObjectReader {
-public:
+  public:
     ObjectReader(const json& j, JsonReader& r) : j_(j), r_(r) {
         if (!j.is_object()) r.fail("expected an object");
     }
@@ -116,7 +116,7 @@ public:
         return it == j_.end() ? nullptr : &*it;
     }
 
-private:
+  private:
     template <class T>
     static bool accepts_null(const T&) {
         return false;

@@ -40,7 +40,9 @@ bool exceeds_depth(std::string_view text, int max_depth) {
 
 namespace {
 
-bool valid_id(const json& id) { return id.is_string() || id.is_number_integer(); }
+bool valid_id(const json& id) {
+    return id.is_string() || id.is_number_integer();
+}
 
 InvalidMessage invalid(json id, ErrorCode code, std::string message) {
     return InvalidMessage{std::move(id), RpcError{code, std::move(message)}};
@@ -60,8 +62,7 @@ Message classify_message(json value) {
     const bool has_id = value.contains("id");
     if (has_id) {
         if (!valid_id(value["id"])) {
-            return invalid(nullptr, ErrorCode::InvalidRequest,
-                           "id must be an integer or a string");
+            return invalid(nullptr, ErrorCode::InvalidRequest, "id must be an integer or a string");
         }
         id = value["id"];
     }
@@ -116,9 +117,10 @@ json make_response(const json& id, json result) {
 }
 
 json make_error_response(const json& id, const RpcError& error) {
-    return json{{"jsonrpc", "2.0"},
-                {"id", id},
-                {"error", {{"code", static_cast<int32_t>(error.code)}, {"message", error.message}}}};
+    return json{
+        {"jsonrpc", "2.0"},
+        {"id", id},
+        {"error", {{"code", static_cast<int32_t>(error.code)}, {"message", error.message}}}};
 }
 
 json make_notification(std::string_view method, json params) {
@@ -137,6 +139,8 @@ std::string dump_json(const json& value) {
     return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string id_key(const json& id) { return dump_json(id); }
+std::string id_key(const json& id) {
+    return dump_json(id);
+}
 
 }  // namespace hearth::lsp

@@ -30,7 +30,8 @@ json position_json(int64_t line, int64_t character) {
 
 }  // namespace
 
-Expected<ReplayResult> replay_typing_session(const ReplayOptions& options, CompleterFactory factory) {
+Expected<ReplayResult> replay_typing_session(const ReplayOptions& options,
+                                             CompleterFactory factory) {
     if (options.text.empty()) return make_error("replay: the source text is empty");
     // Split into lines (keeping the breaks) and cut out the lines to type.
     std::vector<std::string> lines;
@@ -66,11 +67,13 @@ Expected<ReplayResult> replay_typing_session(const ReplayOptions& options, Compl
     json caps = {{"general", {{"positionEncodings", {"utf-8"}}}},
                  {"textDocument", {{"inlineCompletion", json::object()}}}};
     json init = client.initialize(caps);
-    if (!init.contains("result")) return make_error("replay: initialize failed: " + dump_json(init));
+    if (!init.contains("result"))
+        return make_error("replay: initialize failed: " + dump_json(init));
     json status = client.wait_for("hearth/status");
     if (status.is_null()) return make_error("replay: the model did not load in time");
     if (status["params"].value("event", "") == "model_error") {
-        return make_error("replay: " + status["params"].value("message", std::string("model error")));
+        return make_error("replay: " +
+                          status["params"].value("message", std::string("model error")));
     }
     client.notify("textDocument/didOpen", {{"textDocument",
                                             {{"uri", options.uri},
@@ -85,8 +88,9 @@ Expected<ReplayResult> replay_typing_session(const ReplayOptions& options, Compl
         if (it == sent.end()) return;
         double ms = ms_since(it->second);
         sent.erase(it);
-        const json& items = response.contains("result") ? response["result"].value("items", json::array())
-                                                        : json::array();
+        const json& items = response.contains("result")
+                                ? response["result"].value("items", json::array())
+                                : json::array();
         bool newer_pending = !sent.empty();
         if (items.empty() && newer_pending) {
             ++result.superseded;
@@ -109,10 +113,13 @@ Expected<ReplayResult> replay_typing_session(const ReplayOptions& options, Compl
     int32_t version = 1;
     for (char c : typed) {
         ++version;
-        json change = {{"range", {{"start", position_json(line, column)}, {"end", position_json(line, column)}}},
-                       {"text", std::string(1, c)}};
-        client.notify("textDocument/didChange", {{"textDocument", {{"uri", options.uri}, {"version", version}}},
-                                                 {"contentChanges", json::array({change})}});
+        json change = {
+            {"range",
+             {{"start", position_json(line, column)}, {"end", position_json(line, column)}}},
+            {"text", std::string(1, c)}};
+        client.notify("textDocument/didChange",
+                      {{"textDocument", {{"uri", options.uri}, {"version", version}}},
+                       {"contentChanges", json::array({change})}});
         if (c == '\n') {
             ++line;
             column = 0;
@@ -127,7 +134,8 @@ Expected<ReplayResult> replay_typing_session(const ReplayOptions& options, Compl
         ++result.requests;
         if (options.interval.count() == 0) {
             json response = client.wait_response(id);
-            if (response.is_null()) return make_error("replay: no response to a completion request");
+            if (response.is_null())
+                return make_error("replay: no response to a completion request");
             on_response(id, response);
         } else {
             // Type at a steady pace; responses are picked up (to within a millisecond)

@@ -3,8 +3,8 @@
 //
 // The session: the document is opened with `lines` whole lines at `start_fraction` of the
 // file replaced by one empty line, then those lines are typed back into it character by
-// character (line breaks and indentation included). Each keystroke is a didChange followed by an automatic
-// textDocument/inlineCompletion at the new cursor, which is always at the end of a line,
+// character (line breaks and indentation included). Each keystroke is a didChange followed by an
+// automatic textDocument/inlineCompletion at the new cursor, which is always at the end of a line,
 // so the mid-line rule never skips a request. With `interval` 0 the client waits for each
 // response before the next keystroke (per-request latency, the engine's prefix reuse at
 // work); with an interval it types at that pace regardless, as a person does, and only the
@@ -31,7 +31,7 @@ struct ReplayOptions {
     int32_t lines = 6;             // lines removed and typed back
     int32_t max_keystrokes = 400;  // stop typing after this many characters
     std::chrono::milliseconds interval{0};  // 0: wait for each response
-    Settings settings;             // debounceMs, maxTokens... (debounce 0 by default here)
+    Settings settings;                      // debounceMs, maxTokens... (debounce 0 by default here)
 };
 
 struct ReplayResult {
@@ -47,7 +47,8 @@ struct ReplayResult {
 
 // Runs one session against a fresh server made with `factory`. Errors: an empty text, a
 // model that fails to load, a server that stops answering.
-Expected<ReplayResult> replay_typing_session(const ReplayOptions& options, CompleterFactory factory);
+Expected<ReplayResult> replay_typing_session(const ReplayOptions& options,
+                                             CompleterFactory factory);
 
 // Nearest-rank percentile (p in [0, 100]) of unsorted values; 0 for none.
 double percentile(std::vector<double> values, double p);

@@ -6,7 +6,9 @@ namespace hearth::lsp {
 
 MemoryTransport::MemoryTransport(FramingLimits limits) : in_reader_(limits) {}
 
-MemoryTransport::~MemoryTransport() { stop(); }
+MemoryTransport::~MemoryTransport() {
+    stop();
+}
 
 void MemoryTransport::start(TransportCallbacks callbacks) {
     std::lock_guard lock(in_mu_);
@@ -92,7 +94,9 @@ void MemoryTransport::send(const json& message) {
             json value = json::parse(body, nullptr, false);
             out_.push_back(value.is_discarded() ? json("<unparsable output>") : value);
         },
-        [this](std::string_view what) { out_.push_back(json("<framing error: " + std::string(what) + ">")); });
+        [this](std::string_view what) {
+            out_.push_back(json("<framing error: " + std::string(what) + ">"));
+        });
     out_cv_.notify_all();
 }
 
@@ -122,8 +126,9 @@ json MemoryClient::send_request(std::string_view method, json params) {
 
 bool MemoryClient::pump(std::chrono::steady_clock::time_point deadline) {
     auto now = std::chrono::steady_clock::now();
-    auto left = deadline > now ? std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)
-                               : std::chrono::milliseconds(0);
+    auto left = deadline > now
+                    ? std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)
+                    : std::chrono::milliseconds(0);
     std::optional<json> msg = transport_.client_next(left);
     if (!msg) return false;
     const json& m = *msg;
@@ -204,7 +209,8 @@ void MemoryClient::drain(std::chrono::milliseconds duration) {
 }
 
 json MemoryClient::initialize(json capabilities, json initialization_options) {
-    json params{{"processId", nullptr}, {"rootUri", nullptr}, {"capabilities", std::move(capabilities)}};
+    json params{
+        {"processId", nullptr}, {"rootUri", nullptr}, {"capabilities", std::move(capabilities)}};
     if (!initialization_options.is_null()) {
         params["initializationOptions"] = std::move(initialization_options);
     }

@@ -33,7 +33,7 @@
 namespace hearth::lsp {
 
 class MemoryTransport final : public Transport {
-public:
+  public:
     explicit MemoryTransport(FramingLimits limits = {});
     ~MemoryTransport() override;  // stop()
 
@@ -53,7 +53,7 @@ public:
     // Messages the server sent so far, including those already taken by client_next.
     size_t sent_count() const;
 
-private:
+  private:
     void read_loop();
     bool stop_requested();
 
@@ -63,7 +63,7 @@ private:
     std::string inbox_;
     bool started_ = false;
     bool stopped_ = false;
-    bool closed_ = false;  // client_close(): deliver what is queued, then on_closed
+    bool closed_ = false;    // client_close(): deliver what is queued, then on_closed
     FrameReader in_reader_;  // reader thread only
     TransportCallbacks callbacks_;
     std::thread reader_;
@@ -84,7 +84,7 @@ private:
 // notifications(). Requests from the server are answered automatically: by a handler set
 // with on_server_request(method, fn), else with a null result.
 class MemoryClient {
-public:
+  public:
     using ServerRequestFn = std::function<json(const json& params)>;
 
     explicit MemoryClient(MemoryTransport& transport,
@@ -118,14 +118,14 @@ public:
 
     MemoryTransport& transport() { return transport_; }
 
-private:
+  private:
     // Takes one message from the transport; false on timeout.
     bool pump(std::chrono::steady_clock::time_point deadline);
 
     MemoryTransport& transport_;
     std::chrono::milliseconds timeout_;
     int64_t next_id_ = 1;
-    std::map<std::string, json> responses_;         // by id_key
+    std::map<std::string, json> responses_;          // by id_key
     std::map<std::string, size_t> response_counts_;  // by id_key
     std::deque<json> others_;
     std::map<std::string, ServerRequestFn> handlers_;

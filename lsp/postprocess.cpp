@@ -45,15 +45,19 @@ std::string normalise_eol(std::string_view text) {
 }
 
 std::string_view rtrim(std::string_view s) {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                          s.back() == '\n')) {
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
         s.remove_suffix(1);
     }
     return s;
 }
 
-bool is_opener(char c) { return c == ':' || c == '{' || c == '(' || c == '['; }
-bool is_closer(char c) { return c == '}' || c == ')' || c == ']'; }
+bool is_opener(char c) {
+    return c == ':' || c == '{' || c == '(' || c == '[';
+}
+bool is_closer(char c) {
+    return c == '}' || c == ')' || c == ']';
+}
 
 char first_non_space(std::string_view line) {
     for (char c : line) {
@@ -101,7 +105,8 @@ std::string_view next_suffix_line(std::string_view suffix) {
         size_t start = nl + 1;
         if (suffix[nl] == '\r' && start < suffix.size() && suffix[start] == '\n') ++start;
         size_t end = suffix.find_first_of("\r\n", start);
-        std::string_view line = suffix.substr(start, end == std::string_view::npos ? end : end - start);
+        std::string_view line =
+            suffix.substr(start, end == std::string_view::npos ? end : end - start);
         if (!is_blank(line)) return rtrim(line);
         nl = end;
     }
@@ -140,7 +145,8 @@ bool is_blank(std::string_view line) {
 }
 
 PostprocessResult postprocess_completion(std::string_view completion, std::string_view prefix,
-                                         std::string_view suffix, const PostprocessOptions& options) {
+                                         std::string_view suffix,
+                                         const PostprocessOptions& options) {
     PostprocessResult result;
     std::vector<std::string> lines = split_lines(normalise_eol(completion));
 

@@ -51,7 +51,8 @@ struct PostprocessResult {
 };
 
 PostprocessResult postprocess_completion(std::string_view completion, std::string_view prefix,
-                                         std::string_view suffix, const PostprocessOptions& options);
+                                         std::string_view suffix,
+                                         const PostprocessOptions& options);
 
 // Cleans the output of a rewrite: normalises line breaks, removes a Markdown code fence
 // around the code, and gives the result the same trailing newline as `original` (so a

@@ -37,8 +37,9 @@ bool flag(const json& j, std::initializer_list<const char*> keys) {
 
 bool string_array_contains(const json* arr, std::string_view value) {
     if (!arr || !arr->is_array()) return false;
-    return std::any_of(arr->begin(), arr->end(),
-                       [&](const json& e) { return e.is_string() && e.get<std::string>() == value; });
+    return std::any_of(arr->begin(), arr->end(), [&](const json& e) {
+        return e.is_string() && e.get<std::string>() == value;
+    });
 }
 
 }  // namespace
@@ -51,7 +52,8 @@ Capabilities negotiate(const json& c) {
     caps.work_done_progress = flag(c, {"window", "workDoneProgress"});
     const json* inline_caps = lookup(c, {"textDocument", "inlineCompletion"});
     caps.inline_completion = inline_caps && inline_caps->is_object();
-    caps.inline_completion_dynamic = flag(c, {"textDocument", "inlineCompletion", "dynamicRegistration"});
+    caps.inline_completion_dynamic =
+        flag(c, {"textDocument", "inlineCompletion", "dynamicRegistration"});
     const json* ca = lookup(c, {"textDocument", "codeAction"});
     if (ca && ca->is_object()) {
         caps.code_action_literals = lookup(*ca, {"codeActionLiteralSupport"}) != nullptr &&
@@ -62,7 +64,8 @@ Capabilities negotiate(const json& c) {
     }
     caps.apply_edit = flag(c, {"workspace", "applyEdit"});
     caps.document_changes = flag(c, {"workspace", "workspaceEdit", "documentChanges"});
-    caps.configuration_dynamic = flag(c, {"workspace", "didChangeConfiguration", "dynamicRegistration"});
+    caps.configuration_dynamic =
+        flag(c, {"workspace", "didChangeConfiguration", "dynamicRegistration"});
     return caps;
 }
 
@@ -240,7 +243,8 @@ bool read(const json& j, ClientInfo& out, JsonReader& r) {
 
 bool read(const json& j, InitializeParams& out, JsonReader& r) {
     ObjectReader o(j, r);
-    if (!o || !o.optional("processId", out.process_id) || !o.optional("clientInfo", out.client_info) ||
+    if (!o || !o.optional("processId", out.process_id) ||
+        !o.optional("clientInfo", out.client_info) ||
         !o.required("capabilities", out.capabilities) ||
         !o.optional("initializationOptions", out.initialization_options) ||
         !o.optional("rootUri", out.root_uri) || !o.optional("rootPath", out.root_path) ||
@@ -257,19 +261,25 @@ bool read(const json& j, InitializeParams& out, JsonReader& r) {
     return true;
 }
 
-bool read(const json&, EmptyParams&, JsonReader&) { return true; }
+bool read(const json&, EmptyParams&, JsonReader&) {
+    return true;
+}
 
 void to_json(json& j, const Position& p) {
     j = json{{"line", p.line}, {"character", p.character}};
 }
 
-void to_json(json& j, const Range& r) { j = json{{"start", r.start}, {"end", r.end}}; }
+void to_json(json& j, const Range& r) {
+    j = json{{"start", r.start}, {"end", r.end}};
+}
 
 void to_json(json& j, const InlineCompletionItem& item) {
     j = json{{"insertText", item.insert_text}, {"range", item.range}};
 }
 
-void to_json(json& j, const InlineCompletionList& list) { j = json{{"items", list.items}}; }
+void to_json(json& j, const InlineCompletionList& list) {
+    j = json{{"items", list.items}};
+}
 
 void to_json(json& j, const CompletionItem& item) {
     j = json{{"label", item.label},

@@ -1,9 +1,9 @@
 #include "reply.h"
 
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <utility>
-
-#include <spdlog/spdlog.h>
 
 namespace hearth::lsp {
 
@@ -18,8 +18,9 @@ struct ReplyOnce::State {
         if (replied.load()) return;
         spdlog::error("request {} ({}) was dropped without a reply; answering InternalError",
                       dump_json(id), method);
-        send(make_error_response(
-            id, RpcError{ErrorCode::InternalError, "server error: no reply was produced for " + method}));
+        send(
+            make_error_response(id, RpcError{ErrorCode::InternalError,
+                                             "server error: no reply was produced for " + method}));
         if (done) done();
     }
 };
@@ -50,8 +51,14 @@ void ReplyOnce::error(ErrorCode code, std::string message) const {
     send(make_error_response(state_->id, RpcError{code, std::move(message)}));
 }
 
-bool ReplyOnce::replied() const { return state_->replied.load(); }
-const json& ReplyOnce::id() const { return state_->id; }
-const std::string& ReplyOnce::method() const { return state_->method; }
+bool ReplyOnce::replied() const {
+    return state_->replied.load();
+}
+const json& ReplyOnce::id() const {
+    return state_->id;
+}
+const std::string& ReplyOnce::method() const {
+    return state_->method;
+}
 
 }  // namespace hearth::lsp

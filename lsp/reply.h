@@ -19,7 +19,7 @@
 namespace hearth::lsp {
 
 class ReplyOnce {
-public:
+  public:
     using SendFn = std::function<void(const json& message)>;
     // Called once, right after the response is sent (the server forgets the request).
     using DoneFn = std::function<void()>;
@@ -34,7 +34,7 @@ public:
     const json& id() const;
     const std::string& method() const;
 
-private:
+  private:
     struct State;
     void send(json message) const;
     std::shared_ptr<State> state_;
@@ -43,14 +43,14 @@ private:
 // A typed view of ReplyOnce: the handler passes a T, which is serialised with to_json.
 template <class T>
 class Reply {
-public:
+  public:
     explicit Reply(ReplyOnce raw) : raw_(std::move(raw)) {}
     void operator()(const T& value) const { raw_.result(json(value)); }
     void error(ErrorCode code, std::string message) const { raw_.error(code, std::move(message)); }
     void error(const RpcError& error) const { raw_.error(error); }
     const ReplyOnce& raw() const { return raw_; }
 
-private:
+  private:
     ReplyOnce raw_;
 };
 

@@ -1,6 +1,13 @@
 #include "server.h"
 
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -12,13 +19,6 @@
 #include <optional>
 #include <utility>
 #include <vector>
-
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <signal.h>
-#include <spdlog/spdlog.h>
 
 #include "code_actions.h"
 #include "documents.h"
@@ -195,7 +195,7 @@ std::string repo_name(const std::string& root_uri) {
 }  // namespace
 
 class Server::Impl {
-public:
+  public:
     Impl(Transport& transport, LspServerOptions options, CompleterFactory factory);
     ~Impl();
     int run();
@@ -219,7 +219,7 @@ public:
     void cancel_request(const CancelParams& p);
     void set_trace(const SetTraceParams& p);
 
-private:
+  private:
     enum class Lifecycle { Uninitialized, Running, ShutDown };
     enum class EngineState { NotLoaded, Loading, Ready, Failed };
 
@@ -236,7 +236,8 @@ private:
     void notify(std::string_view method, json params) {
         send(make_notification(method, std::move(params)));
     }
-    void request_client(std::string_view method, json params, std::function<void(const Response&)> done);
+    void request_client(std::string_view method, json params,
+                        std::function<void(const Response&)> done);
     void log_message(int32_t type, const std::string& text);
     void send_status(std::string event, const json& extra);
 
@@ -453,7 +454,8 @@ void Server::Impl::trace_incoming(const std::string& what, const json& params) {
 
 void Server::Impl::on_request(Request req) {
     const RpcError* refusal = nullptr;
-    static const RpcError kNotInitialized{ErrorCode::ServerNotInitialized, "server not initialized"};
+    static const RpcError kNotInitialized{ErrorCode::ServerNotInitialized,
+                                          "server not initialized"};
     static const RpcError kShutDown{ErrorCode::InvalidRequest, "server is shutting down"};
     static const RpcError kTwice{ErrorCode::InvalidRequest, "initialize may only be sent once"};
     if (req.method == "initialize") {
@@ -471,8 +473,8 @@ void Server::Impl::on_request(Request req) {
 
     const HandlerTable::RequestFn* handler = table_.request(req.method);
     if (!handler) {
-        send(make_error_response(req.id, RpcError{ErrorCode::MethodNotFound,
-                                                  "method not found: " + req.method}));
+        send(make_error_response(
+            req.id, RpcError{ErrorCode::MethodNotFound, "method not found: " + req.method}));
         return;
     }
     std::string key = id_key(req.id);
@@ -501,7 +503,8 @@ void Server::Impl::on_notification(Notification note) {
     }
     // Before initialize and after shutdown, notifications other than exit are dropped.
     if (lifecycle_ != Lifecycle::Running) return;
-    if (note.method != "$/cancelRequest") trace_incoming("notification '" + note.method + "'", note.params);
+    if (note.method != "$/cancelRequest")
+        trace_incoming("notification '" + note.method + "'", note.params);
     const HandlerTable::NotificationFn* handler = table_.notification(note.method);
     if (!handler) {
         // "$/" notifications are optional by definition; others are logged, never answered.
@@ -591,24 +594,27 @@ void Server::Impl::send_status(std::string event, const json& extra) {
 std::string Server::Impl::progress_begin(const std::string& title, const std::string& message) {
     if (!caps_.work_done_progress) return std::string();
     std::string token = "hearth-progress-" + std::to_string(next_progress_++);
-    progress_[token].buffered.push_back(
-        json{{"kind", "begin"}, {"title", title}, {"message", message}, {"percentage", 0},
-             {"cancellable", false}});
-    request_client("window/workDoneProgress/create", json{{"token", token}},
-                   [this, token](const Response& resp) {
-                       auto it = progress_.find(token);
-                       if (it == progress_.end()) return;
-                       if (resp.is_error) {
-                           progress_.erase(it);  // the client refused: report nothing
-                           return;
-                       }
-                       it->second.created = true;
-                       for (auto& value : it->second.buffered) {
-                           notify("$/progress", json{{"token", token}, {"value", std::move(value)}});
-                       }
-                       it->second.buffered.clear();
-                       if (it->second.ended) progress_.erase(it);
-                   });
+    progress_[token].buffered.push_back(json{{"kind", "begin"},
+                                             {"title", title},
+                                             {"message", message},
+                                             {"percentage", 0},
+                                             {"cancellable", false}});
+    request_client(
+        "window/workDoneProgress/create", json{{"token", token}},
+        [this, token](const Response& resp) {
+            auto it = progress_.find(token);
+            if (it == progress_.end()) return;
+            if (resp.is_error) {
+                progress_.erase(it);  // the client refused: report nothing
+                return;
+            }
+            it->second.created = true;
+            for (auto& value : it->second.buffered) {
+                notify("$/progress", json{{"token", token}, {"value", std::move(value)}});
+            }
+            it->second.buffered.clear();
+            if (it->second.ended) progress_.erase(it);
+        });
     // Tokens whose create request is never answered are forgotten with the oldest ones.
     while (progress_.size() > kMaxOutstandingServerRequests) progress_.erase(progress_.begin());
     return token;
@@ -633,7 +639,8 @@ void Server::Impl::progress_send(const std::string& token, json value) {
 void Server::Impl::progress_report(const std::string& token, const std::string& message,
                                    int32_t percentage) {
     if (token.empty()) return;
-    progress_send(token, json{{"kind", "report"}, {"message", message}, {"percentage", percentage}});
+    progress_send(token,
+                  json{{"kind", "report"}, {"message", message}, {"percentage", percentage}});
 }
 
 void Server::Impl::progress_end(const std::string& token, const std::string& message) {
@@ -718,7 +725,9 @@ void Server::Impl::shutdown(const EmptyParams&, Reply<json> reply) {
     reply(nullptr);
 }
 
-void Server::Impl::set_trace(const SetTraceParams& p) { trace_ = p.value; }
+void Server::Impl::set_trace(const SetTraceParams& p) {
+    trace_ = p.value;
+}
 
 void Server::Impl::did_change_configuration(const DidChangeConfigurationParams& p) {
     Settings next = settings_;
@@ -847,7 +856,8 @@ void Server::Impl::drop_pending(const std::shared_ptr<Job>& job) {
     job->timer.reset();  // cancels a debounce wait; a job off the queues holds no timer
     if (job->kind == JobKind::Rewrite) {
         rewrites_.erase(std::remove(rewrites_.begin(), rewrites_.end(), job), rewrites_.end());
-    } else if (auto it = completions_.find(job->slot); it != completions_.end() && it->second == job) {
+    } else if (auto it = completions_.find(job->slot);
+               it != completions_.end() && it->second == job) {
         completions_.erase(it);
     }
 }
@@ -872,7 +882,8 @@ void Server::Impl::schedule_completion(std::shared_ptr<Job> job, bool debounce) 
         auto oldest = std::min_element(completions_.begin(), completions_.end(),
                                        [](const auto& a, const auto& b) {
                                            return a.second->seq < b.second->seq;
-                                       })->second;
+                                       })
+                          ->second;
         drop_pending(oldest);
         answer_superseded(*oldest);
     }
@@ -904,7 +915,8 @@ void Server::Impl::schedule_rewrite(std::shared_ptr<Job> job) {
         job->cancel = it != inflight_.end() ? it->second : std::make_shared<CancelState>();
     }
     if (rewrites_.size() >= options_.max_queued_rewrites) {
-        job->reply.error(ErrorCode::RequestFailed, "too many rewrites are waiting; try again later");
+        job->reply.error(ErrorCode::RequestFailed,
+                         "too many rewrites are waiting; try again later");
         return;
     }
     job->seq = next_seq_++;
@@ -957,7 +969,8 @@ void Server::Impl::pump() {
     for (const auto& [slot, job] : completions_) {
         if (job->ready && (!next || job->seq < next->seq)) next = job;
     }
-    if (!rewrites_.empty() && (!next || rewrites_.front()->seq < next->seq)) next = rewrites_.front();
+    if (!rewrites_.empty() && (!next || rewrites_.front()->seq < next->seq))
+        next = rewrites_.front();
     if (!next) return;
     drop_pending(next);
     if (next->kind == JobKind::Rewrite) {
@@ -975,7 +988,8 @@ ProgressFn Server::Impl::prefill_progress(const std::shared_ptr<Job>& job) {
     // Runs on the worker: post only when the percentage moves.
     return [this, last, weak, min_tokens](int32_t done, int32_t total) {
         if (total < min_tokens || total <= 0) return;
-        int32_t pct = static_cast<int32_t>(std::clamp<int64_t>(int64_t{done} * 100 / total, 0, 100));
+        int32_t pct =
+            static_cast<int32_t>(std::clamp<int64_t>(int64_t{done} * 100 / total, 0, 100));
         if (pct == *last) return;
         *last = pct;
         asio::post(io_, [this, weak, pct] {
@@ -1066,7 +1080,8 @@ void Server::Impl::dispatch_completion(std::shared_ptr<Job> job) {
     running_ = job;
     worker_.post([this, job, req = std::move(req)]() mutable {
         Expected<CompletionResult> result =
-            completer_ ? completer_->complete(req) : Expected<CompletionResult>(make_error("no model"));
+            completer_ ? completer_->complete(req)
+                       : Expected<CompletionResult>(make_error("no model"));
         asio::post(io_, [this, job, result = std::move(result)]() mutable {
             finish_completion(job, std::move(result));
         });
@@ -1085,20 +1100,22 @@ void Server::Impl::finish_completion(std::shared_ptr<Job> job, Expected<Completi
             answer_cancelled(*job, "cancelled");
         } else {
             spdlog::warn("completion failed: {}", result.error().message);
-            job->reply.error(ErrorCode::RequestFailed, "completion failed: " + result.error().message);
+            job->reply.error(ErrorCode::RequestFailed,
+                             "completion failed: " + result.error().message);
         }
     } else {
         PostprocessOptions opts;
         opts.max_lines = settings_.max_lines;
         // The Completer caps tokens; this byte cap only guards against one that does not.
         opts.max_bytes = static_cast<size_t>(settings_.max_tokens) * 32;
-        PostprocessResult pp = postprocess_completion(result->text, job->prefix_line,
-                                                      job->suffix_head, opts);
+        PostprocessResult pp =
+            postprocess_completion(result->text, job->prefix_line, job->suffix_head, opts);
         std::string text = convert_eol(pp.text, job->eol);
         if (job->kind == JobKind::Inline) {
             InlineCompletionList list;
             if (!text.empty()) {
-                list.items.push_back(InlineCompletionItem{job->insert_prefix + text, job->replace_range});
+                list.items.push_back(
+                    InlineCompletionItem{job->insert_prefix + text, job->replace_range});
             }
             job->reply.result(json(list));
         } else {
@@ -1147,8 +1164,9 @@ void Server::Impl::code_action(const CodeActionParams& p, Reply<json> reply) {
     Expected<size_t> a = doc->offset_at(p.range.start, caps_.encoding);
     Expected<size_t> b = doc->offset_at(p.range.end, caps_.encoding);
     if (!a || !b || *a > *b) {
-        reply.error(ErrorCode::InvalidParams,
-                    "params.range: " + (!a ? a.error().message : !b ? b.error().message : "start is after end"));
+        reply.error(ErrorCode::InvalidParams, "params.range: " + (!a   ? a.error().message
+                                                                  : !b ? b.error().message
+                                                                       : "start is after end"));
         return;
     }
     // Without resolve support the edit is computed when the command runs, which needs
@@ -1211,8 +1229,9 @@ void Server::Impl::execute_command(const ExecuteCommandParams& p, Reply<json> re
     RewriteData data;
     JsonReader reader("params.arguments[0]");
     if (p.arguments.empty() || !read(p.arguments[0], data, reader)) {
-        reply.error(ErrorCode::InvalidParams,
-                    p.arguments.empty() ? "params.arguments: expected one argument" : reader.error());
+        reply.error(ErrorCode::InvalidParams, p.arguments.empty()
+                                                  ? "params.arguments: expected one argument"
+                                                  : reader.error());
         return;
     }
     if (data.instruction.empty()) data.instruction = settings_.rewrite_instruction;
@@ -1238,10 +1257,12 @@ void Server::Impl::dispatch_rewrite(std::shared_ptr<Job> job) {
     }
     Expected<size_t> a = doc->offset_at(d.range.start, caps_.encoding);
     Expected<size_t> b = doc->offset_at(d.range.end, caps_.encoding);
-    if (!a || !b || *a > *b) return fail(ErrorCode::InvalidParams, "data.range is not in the document");
+    if (!a || !b || *a > *b)
+        return fail(ErrorCode::InvalidParams, "data.range is not in the document");
     if (engine_state_ != EngineState::Ready) {
-        return fail(ErrorCode::RequestFailed,
-                    "no model loaded" + (engine_error_.empty() ? std::string() : ": " + engine_error_));
+        return fail(
+            ErrorCode::RequestFailed,
+            "no model loaded" + (engine_error_.empty() ? std::string() : ": " + engine_error_));
     }
     RewriteRequest req;
     req.path = relative_path(d.uri, root_uri_);
@@ -1261,7 +1282,8 @@ void Server::Impl::dispatch_rewrite(std::shared_ptr<Job> job) {
     running_ = job;
     worker_.post([this, job, req = std::move(req)]() mutable {
         Expected<CompletionResult> result =
-            completer_ ? completer_->rewrite(req) : Expected<CompletionResult>(make_error("no model"));
+            completer_ ? completer_->rewrite(req)
+                       : Expected<CompletionResult>(make_error("no model"));
         asio::post(io_, [this, job, result = std::move(result)]() mutable {
             finish_rewrite(job, std::move(result));
         });
@@ -1311,7 +1333,8 @@ void Server::Impl::start_load() {
     auto last = std::make_shared<int32_t>(-1);
     ProgressFn progress = [this, last](int32_t done, int32_t total) {
         if (total <= 0) return;
-        int32_t pct = static_cast<int32_t>(std::clamp<int64_t>(int64_t{done} * 100 / total, 0, 100));
+        int32_t pct =
+            static_cast<int32_t>(std::clamp<int64_t>(int64_t{done} * 100 / total, 0, 100));
         if (pct == *last) return;
         *last = pct;
         asio::post(io_, [this, pct] { progress_report(load_token_, "Loading model", pct); });
@@ -1358,8 +1381,8 @@ void Server::Impl::finish_load(std::string error, std::string backend, std::stri
         engine_state_ = EngineState::Failed;
         engine_error_ = error;
         spdlog::error("model failed to load: {}", error);
-        notify("window/showMessage",
-               json{{"type", kMessageTypeError}, {"message", "hearth: model failed to load: " + error}});
+        notify("window/showMessage", json{{"type", kMessageTypeError},
+                                          {"message", "hearth: model failed to load: " + error}});
         send_status("model_error", json{{"state", "error"}, {"message", error}});
     }
     pump();
@@ -1403,7 +1426,9 @@ Server::Server(Transport& transport, LspServerOptions options, CompleterFactory 
 
 Server::~Server() = default;
 
-int Server::run() { return impl_->run(); }
+int Server::run() {
+    return impl_->run();
+}
 
 int run_lsp_server(const LspServerOptions& options, CompleterFactory factory) {
     std::signal(SIGPIPE, SIG_IGN);

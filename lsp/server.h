@@ -46,7 +46,7 @@ struct LspServerOptions {
     std::string version = "0.1.0";        // serverInfo.version
     size_t max_pending_completions = 64;  // across documents
     size_t max_queued_rewrites = 16;
-    int32_t progress_min_tokens = 512;    // shorter prefills report no $/progress
+    int32_t progress_min_tokens = 512;  // shorter prefills report no $/progress
     // How often the editor's process (initialize's processId) is checked; the server exits
     // when it is gone.
     std::chrono::milliseconds parent_check_interval{3000};
@@ -62,7 +62,7 @@ using CompleterFactory =
     std::function<Expected<std::unique_ptr<Completer>>(const Settings&, const ProgressFn&)>;
 
 class Server {
-public:
+  public:
     Server(Transport& transport, LspServerOptions options, CompleterFactory factory);
     ~Server();
     Server(const Server&) = delete;
@@ -72,7 +72,7 @@ public:
     // Call once.
     int run();
 
-private:
+  private:
     class Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -9,10 +9,11 @@ namespace {
 using nlohmann::json;
 
 class Applier {
-public:
+  public:
     Applier(const json& obj, std::vector<std::string>& warnings) : obj_(obj), warnings_(warnings) {}
 
-    void string(const char* key, std::string& out, std::initializer_list<const char*> allowed = {}) {
+    void string(const char* key, std::string& out,
+                std::initializer_list<const char*> allowed = {}) {
         const json* v = find(key);
         if (!v) return;
         if (!v->is_string()) return warn(key, "expected a string");
@@ -53,7 +54,7 @@ public:
         out = x;
     }
 
-private:
+  private:
     const json* find(const char* key) const {
         auto it = obj_.find(key);
         if (it == obj_.end() || it->is_null()) return nullptr;

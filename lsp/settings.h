@@ -10,33 +10,32 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace hearth::lsp {
 
 struct Settings {
     // Model and engine. Changing one of these reloads the model.
-    std::string model_path;           // "model": GGUF file
-    std::string backend = "auto";     // "backend": "auto" | "cpu" | "vulkan"
-    int32_t context_size = 4096;      // "contextSize": tokens, 256..1048576
-    std::string cache_dir;            // "cacheDir": on-disk KV cache ("" = default location)
-    int64_t cache_max_mb = 2048;      // "cacheMaxMb": 0..1048576 (0 disables the disk cache)
+    std::string model_path;        // "model": GGUF file
+    std::string backend = "auto";  // "backend": "auto" | "cpu" | "vulkan"
+    int32_t context_size = 4096;   // "contextSize": tokens, 256..1048576
+    std::string cache_dir;         // "cacheDir": on-disk KV cache ("" = default location)
+    int64_t cache_max_mb = 2048;   // "cacheMaxMb": 0..1048576 (0 disables the disk cache)
 
     // Generation.
-    int32_t max_tokens = 128;         // "maxTokens": 1..4096, per inline completion
-    int32_t max_lines = 16;           // "maxLines": 0..1000 (0 = no line cap)
-    double temperature = 0.0;         // "temperature": 0..2 (0 = greedy)
-    int32_t debounce_ms = 75;         // "debounceMs": 0..5000, automatic requests only
-    int32_t rewrite_max_tokens = 512; // "rewriteMaxTokens": 1..8192, code actions
+    int32_t max_tokens = 128;          // "maxTokens": 1..4096, per inline completion
+    int32_t max_lines = 16;            // "maxLines": 0..1000 (0 = no line cap)
+    double temperature = 0.0;          // "temperature": 0..2 (0 = greedy)
+    int32_t debounce_ms = 75;          // "debounceMs": 0..5000, automatic requests only
+    int32_t rewrite_max_tokens = 512;  // "rewriteMaxTokens": 1..8192, code actions
 
     // Code actions.
     std::string rewrite_instruction = "Improve this code";  // "rewriteInstruction"
 
     // Logging: "trace" | "debug" | "info" | "warn" | "error" | "off".
-    std::string log_level = "info";   // "logLevel"
+    std::string log_level = "info";  // "logLevel"
 
     // Applies the keys present in `settings` (or in settings["hearth"]). Returns one
     // warning per rejected value; those fields keep their previous values.

@@ -1,13 +1,12 @@
 #include "stdio_transport.h"
 
-#include <cerrno>
-#include <cstring>
-
 #include <fcntl.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
+#include <cerrno>
+#include <cstring>
 
 namespace hearth::lsp {
 

@@ -19,7 +19,7 @@
 namespace hearth::lsp {
 
 class StdioTransport final : public Transport {
-public:
+  public:
     StdioTransport(int in_fd, int out_fd, FramingLimits limits = {});
     ~StdioTransport() override;
     StdioTransport(const StdioTransport&) = delete;
@@ -29,7 +29,7 @@ public:
     void send(const json& message) override;
     void stop() override;
 
-private:
+  private:
     void read_loop();
 
     int in_fd_;

@@ -28,7 +28,7 @@ struct TransportCallbacks {
 };
 
 class Transport {
-public:
+  public:
     virtual ~Transport() = default;
 
     // Starts delivering incoming frames to `callbacks`. Called once.

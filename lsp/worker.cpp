@@ -4,7 +4,9 @@ namespace hearth::lsp {
 
 EngineWorker::EngineWorker() : thread_([this] { run(); }) {}
 
-EngineWorker::~EngineWorker() { stop(); }
+EngineWorker::~EngineWorker() {
+    stop();
+}
 
 void EngineWorker::post(std::function<void()> task) {
     {

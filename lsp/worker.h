@@ -15,7 +15,7 @@
 namespace hearth::lsp {
 
 class EngineWorker {
-public:
+  public:
     EngineWorker();
     ~EngineWorker();  // stop()
     EngineWorker(const EngineWorker&) = delete;
@@ -27,7 +27,7 @@ public:
     // drops tasks not yet started, and joins the thread. Idempotent.
     void stop();
 
-private:
+  private:
     void run();
 
     std::mutex mu_;

@@ -7,16 +7,17 @@
 //   1: one JSON body per line, each framed correctly (message and dispatch fuzzing);
 //   2: like 1, after a valid initialize/initialized (reaches the handlers quickly).
 // Then a sentinel request is sent and must be answered (no hang) unless the input left a
-// body open or sent `exit`; the input is closed and run() must return 0 or 1. Every response id must belong to a request of the input, and
-// no id may be answered more often than requests with it were sent. Violations trap.
+// body open or sent `exit`; the input is closed and run() must return 0 or 1. Every response id
+// must belong to a request of the input, and no id may be answered more often than requests with it
+// were sent. Violations trap.
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 #include "fake_completer.h"
 #include "framing.h"
@@ -88,10 +89,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     auto fake = std::make_shared<FakeCompleterState>();
     fake->complete_fn = [](const hearth::CompletionRequest& req) {
-        std::string tail = req.prefix.substr(req.prefix.size() - std::min<size_t>(req.prefix.size(), 12));
+        std::string tail =
+            req.prefix.substr(req.prefix.size() - std::min<size_t>(req.prefix.size(), 12));
         return tail + "\n  x\n" + req.suffix.substr(0, 16);
     };
-    fake->rewrite_fn = [](const hearth::RewriteRequest& req) { return "```\n" + req.code + "\n```"; };
+    fake->rewrite_fn = [](const hearth::RewriteRequest& req) {
+        return "```\n" + req.code + "\n```";
+    };
     LspServerOptions options;
     options.framing = limits;
     options.settings.debounce_ms = 0;
@@ -110,7 +114,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                    json{{"command", "hearth.status"}}));
         std::map<std::string, int> answered;
         bool sentinel = false;
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(expect_sentinel ? 10 : 0);
+        auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::seconds(expect_sentinel ? 10 : 0);
         while (!sentinel) {
             auto m = t.client_next(std::chrono::milliseconds(expect_sentinel ? 100 : 1));
             if (!m) {

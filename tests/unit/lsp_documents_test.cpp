@@ -10,7 +10,9 @@ namespace {
 // "é" is 2 UTF-8 bytes / 1 UTF-16 unit, "中" 3 / 1, "😀" 4 / 2 (a surrogate pair).
 const std::string kText = "a\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80z\nline2\r\nline3\rlast";
 
-TextDocument doc(std::string text = kText) { return TextDocument("file:///t", "python", 1, std::move(text)); }
+TextDocument doc(std::string text = kText) {
+    return TextDocument("file:///t", "python", 1, std::move(text));
+}
 
 TextDocumentContentChangeEvent edit(Position a, Position b, std::string text) {
     return TextDocumentContentChangeEvent{Range{a, b}, std::move(text)};
@@ -85,18 +87,18 @@ TEST(LspDocuments, IncrementalEditsInUtf16AndUtf8) {
 
 TEST(LspDocuments, SeveralChangesApplyInOrder) {
     TextDocument d("u", "c", 1, "abc");
-    ASSERT_TRUE(d.apply_changes({edit({0, 3}, {0, 3}, "d"), edit({0, 0}, {0, 1}, "A"),
-                                 TextDocumentContentChangeEvent{std::nullopt, "full\ntext"},
-                                 edit({1, 0}, {1, 4}, "T")},
-                                5, PositionEncoding::Utf16));
+    ASSERT_TRUE(d.apply_changes(
+        {edit({0, 3}, {0, 3}, "d"), edit({0, 0}, {0, 1}, "A"),
+         TextDocumentContentChangeEvent{std::nullopt, "full\ntext"}, edit({1, 0}, {1, 4}, "T")},
+        5, PositionEncoding::Utf16));
     EXPECT_EQ(d.text(), "full\nT");
 }
 
 TEST(LspDocuments, BadEditsLeaveTheDocumentUnchanged) {
     const std::vector<std::vector<TextDocumentContentChangeEvent>> bad = {
-        {edit({9, 0}, {9, 1}, "x")},                          // no such line
-        {edit({0, 4}, {0, 5}, "x")},                          // inside a surrogate pair
-        {edit({0, 5}, {0, 1}, "x")},                          // start after end
+        {edit({9, 0}, {9, 1}, "x")},                              // no such line
+        {edit({0, 4}, {0, 5}, "x")},                              // inside a surrogate pair
+        {edit({0, 5}, {0, 1}, "x")},                              // start after end
         {edit({0, 0}, {0, 1}, "ok"), edit({7, 0}, {7, 0}, "x")},  // second change bad
     };
     for (const auto& changes : bad) {

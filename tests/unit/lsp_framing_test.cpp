@@ -50,7 +50,8 @@ TEST(LspFraming, RoundTripWholeAndByteByByte) {
 
 TEST(LspFraming, HeaderNamesAreCaseInsensitiveAndOtherHeadersIgnored) {
     std::string bytes = "content-length: " + std::to_string(kBody.size()) +
-                        "\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n" + kBody;
+                        "\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n" +
+                        kBody;
     FrameReader reader;
     Collected c = feed_all(reader, bytes);
     ASSERT_EQ(c.frames.size(), 1u);
@@ -77,12 +78,9 @@ TEST(LspFraming, MissingLengthResynchronisesOnTheNextHeader) {
 
 TEST(LspFraming, GarbageDuplicateAndNonNumericHeadersAreErrors) {
     const std::vector<std::string> bad = {
-        "this is not a header\r\n\r\n",
-        "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
-        "Content-Length: 12abc\r\n\r\n",
-        "Content-Length: -3\r\n\r\n",
-        "Content-Length: \r\n\r\n",
-        "Content-Length: 99999999999999999999999999\r\n\r\n",
+        "this is not a header\r\n\r\n",  "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+        "Content-Length: 12abc\r\n\r\n", "Content-Length: -3\r\n\r\n",
+        "Content-Length: \r\n\r\n",      "Content-Length: 99999999999999999999999999\r\n\r\n",
     };
     for (const auto& prefix : bad) {
         FrameReader reader;
@@ -111,7 +109,8 @@ TEST(LspFraming, OverlongHeaderLineAndTooManyHeaders) {
     limits.max_headers = 4;
     {
         FrameReader reader(limits);
-        Collected c = feed_all(reader, "X-Long: " + std::string(10000, 'a') + "\r\n\r\n" + frame_message(kBody));
+        Collected c = feed_all(
+            reader, "X-Long: " + std::string(10000, 'a') + "\r\n\r\n" + frame_message(kBody));
         EXPECT_EQ(c.errors.size(), 1u);
         ASSERT_EQ(c.frames.size(), 1u);
     }
@@ -134,11 +133,16 @@ TEST(LspFraming, PartialInputIsReportedAsMidMessage) {
 }
 
 TEST(LspMessages, Classification) {
-    EXPECT_TRUE(std::holds_alternative<Request>(parse_message(R"({"jsonrpc":"2.0","id":1,"method":"m"})")));
-    EXPECT_TRUE(std::holds_alternative<Request>(parse_message(R"({"jsonrpc":"2.0","id":"a","method":"m","params":[]})")));
-    EXPECT_TRUE(std::holds_alternative<Notification>(parse_message(R"({"jsonrpc":"2.0","method":"m"})")));
-    EXPECT_TRUE(std::holds_alternative<Response>(parse_message(R"({"jsonrpc":"2.0","id":1,"result":null})")));
-    auto resp = std::get<Response>(parse_message(R"({"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}})"));
+    EXPECT_TRUE(
+        std::holds_alternative<Request>(parse_message(R"({"jsonrpc":"2.0","id":1,"method":"m"})")));
+    EXPECT_TRUE(std::holds_alternative<Request>(
+        parse_message(R"({"jsonrpc":"2.0","id":"a","method":"m","params":[]})")));
+    EXPECT_TRUE(
+        std::holds_alternative<Notification>(parse_message(R"({"jsonrpc":"2.0","method":"m"})")));
+    EXPECT_TRUE(std::holds_alternative<Response>(
+        parse_message(R"({"jsonrpc":"2.0","id":1,"result":null})")));
+    auto resp = std::get<Response>(
+        parse_message(R"({"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}})"));
     EXPECT_TRUE(resp.is_error);
 }
 
@@ -159,7 +163,8 @@ TEST(LspMessages, InvalidMessagesCarryTheRightCodeAndId) {
         {R"({"jsonrpc":"2.0","id":1.5,"method":"m"})", ErrorCode::InvalidRequest, nullptr},
         {R"({"jsonrpc":"2.0","id":{},"method":"m"})", ErrorCode::InvalidRequest, nullptr},
         {R"({"jsonrpc":"2.0","id":4,"method":7})", ErrorCode::InvalidRequest, 4},
-        {R"({"jsonrpc":"2.0","id":"x","method":"m","params":"str"})", ErrorCode::InvalidRequest, "x"},
+        {R"({"jsonrpc":"2.0","id":"x","method":"m","params":"str"})", ErrorCode::InvalidRequest,
+         "x"},
         {R"({"jsonrpc":"2.0","id":5})", ErrorCode::InvalidRequest, 5},
         {std::string(1000, '[') + std::string(1000, ']'), ErrorCode::ParseError, nullptr},
     };
@@ -186,17 +191,19 @@ TEST(LspMessages, DumpNeverThrowsOnInvalidUtf8) {
 }
 
 TEST(LspJsonReader, ReportsThePathOfTheFirstBadField) {
-    json params = {{"textDocument", {{"uri", "file:///a"}}},
-                   {"contentChanges",
-                    json::array({{{"text", "x"}},
-                                 {{"text", "y"},
-                                  {"range", {{"start", {{"line", 0}, {"character", 0}}},
-                                             {"end", {{"line", -1}, {"character", 0}}}}}}})}};
+    json params = {
+        {"textDocument", {{"uri", "file:///a"}}},
+        {"contentChanges", json::array({{{"text", "x"}},
+                                        {{"text", "y"},
+                                         {"range",
+                                          {{"start", {{"line", 0}, {"character", 0}}},
+                                           {"end", {{"line", -1}, {"character", 0}}}}}}})}};
     params["textDocument"]["version"] = 2;
     DidChangeTextDocumentParams p;
     JsonReader r("params");
     EXPECT_FALSE(read(params, p, r));
-    EXPECT_EQ(r.error(), "params.contentChanges[1].range.end.line: expected a non-negative integer");
+    EXPECT_EQ(r.error(),
+              "params.contentChanges[1].range.end.line: expected a non-negative integer");
 
     JsonReader r2("params");
     json missing = {{"textDocument", {{"uri", "file:///a"}}}};
@@ -258,7 +265,8 @@ TEST(LspReplyOnce, SecondReplyIsIgnoredAndDroppedReplyAnswersInternalError) {
     std::vector<json> sent;
     int done = 0;
     {
-        ReplyOnce reply(7, "m", [&](const json& m) { sent.push_back(m); }, [&] { ++done; });
+        ReplyOnce reply(
+            7, "m", [&](const json& m) { sent.push_back(m); }, [&] { ++done; });
         ReplyOnce copy = reply;
         reply.result(json{{"a", 1}});
         copy.result(json{{"a", 2}});
@@ -272,7 +280,8 @@ TEST(LspReplyOnce, SecondReplyIsIgnoredAndDroppedReplyAnswersInternalError) {
 
     sent.clear();
     {
-        ReplyOnce dropped("x", "textDocument/inlineCompletion", [&](const json& m) { sent.push_back(m); });
+        ReplyOnce dropped("x", "textDocument/inlineCompletion",
+                          [&](const json& m) { sent.push_back(m); });
         ReplyOnce copy = dropped;  // the last copy going away is what answers
     }
     ASSERT_EQ(sent.size(), 1u);

@@ -115,7 +115,8 @@ TEST(LspCodeActions, BlockAtAndPlans) {
     diag.message = "unreachable\ncode";
     p.context.diagnostics.push_back(diag);
     auto actions = plan_code_actions(d, p, "Improve", PositionEncoding::Utf16);
-    ASSERT_EQ(actions.size(), 2u);  // no selection: no "Rewrite selection…"; diagnostic not in range
+    ASSERT_EQ(actions.size(),
+              2u);  // no selection: no "Rewrite selection…"; diagnostic not in range
     EXPECT_EQ(actions[0].title, "Add documentation");
     EXPECT_EQ(actions[1].title, "Simplify");
     EXPECT_EQ(actions[0].data.version, 3);

@@ -12,7 +12,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-json pos(int line, int character) { return json{{"line", line}, {"character", character}}; }
+json pos(int line, int character) {
+    return json{{"line", line}, {"character", character}};
+}
 
 json inline_params(const std::string& uri, int line, int character, int trigger = 1) {
     return json{{"textDocument", {{"uri", uri}}},
@@ -21,21 +23,24 @@ json inline_params(const std::string& uri, int line, int character, int trigger 
 }
 
 class LspScheduling : public ::testing::Test {
-protected:
+  protected:
     void start(int debounce_ms = 0, size_t max_pending = 64, json caps = json::object()) {
         LspServerOptions o;
         o.settings.debounce_ms = debounce_ms;
         o.max_pending_completions = max_pending;
         o.progress_min_tokens = 16;
         server = std::make_unique<InProcessServer>(o, InProcessServer::fake_factory(fake));
-        if (!caps.contains("textDocument")) caps["textDocument"] = {{"inlineCompletion", json::object()}};
+        if (!caps.contains("textDocument"))
+            caps["textDocument"] = {{"inlineCompletion", json::object()}};
         client().initialize(caps);
         ASSERT_FALSE(client().wait_for("hearth/status").is_null());  // model loaded
     }
     MemoryClient& client() { return server->client(); }
     void open(const std::string& uri, const std::string& text) {
-        client().notify("textDocument/didOpen",
-                        {{"textDocument", {{"uri", uri}, {"languageId", "python"}, {"version", 1}, {"text", text}}}});
+        client().notify(
+            "textDocument/didOpen",
+            {{"textDocument",
+              {{"uri", uri}, {"languageId", "python"}, {"version", 1}, {"text", text}}}});
     }
     // Waits until the fake completer is inside a call.
     bool wait_running() {
@@ -46,7 +51,8 @@ protected:
         return false;
     }
     json status() {
-        return client().request("workspace/executeCommand", {{"command", "hearth.status"}})["result"];
+        return client().request("workspace/executeCommand",
+                                {{"command", "hearth.status"}})["result"];
     }
 
     std::shared_ptr<FakeCompleterState> fake = std::make_shared<FakeCompleterState>();
@@ -59,7 +65,8 @@ TEST_F(LspScheduling, CancelRequestStopsRunningWork) {
     fake->delay = 5s;
     start();
     open("file:///a.py", "x = \n");
-    json id = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
+    json id =
+        client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
     ASSERT_TRUE(wait_running());
     auto t0 = std::chrono::steady_clock::now();
     client().notify("$/cancelRequest", {{"id", id}});
@@ -81,9 +88,11 @@ TEST_F(LspScheduling, CancelQueuedRequestIsAnsweredAtOnce) {
     start();
     open("file:///a.py", "a = \n");
     open("file:///b.py", "b = \n");
-    json running = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
+    json running =
+        client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
     ASSERT_TRUE(wait_running());
-    json queued = client().send_request("textDocument/inlineCompletion", inline_params("file:///b.py", 0, 4));
+    json queued =
+        client().send_request("textDocument/inlineCompletion", inline_params("file:///b.py", 0, 4));
     client().notify("$/cancelRequest", {{"id", queued}});
     json r = client().wait_response(queued);
     EXPECT_EQ(r["error"]["code"], -32800);
@@ -97,7 +106,8 @@ TEST_F(LspScheduling, NewerRequestForTheSameDocumentSupersedes) {
     fake->completion = "done";
     start();
     open("file:///a.py", "x = \n");
-    json first = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
+    json first =
+        client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4));
     ASSERT_TRUE(wait_running());
     // Both in one write, so they normally reach the loop before the first call returns.
     json second = 1002;
@@ -129,7 +139,8 @@ TEST_F(LspScheduling, DebounceCoalescesAutomaticRequests) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<json> ids;
     for (int i = 0; i < 5; ++i) {
-        ids.push_back(client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 4, 2)));
+        ids.push_back(client().send_request("textDocument/inlineCompletion",
+                                            inline_params("file:///a.py", 0, 4, 2)));
     }
     json last = client().wait_response(ids.back());
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);
@@ -164,7 +175,7 @@ TEST_F(LspScheduling, RequestStormStaysBoundedAndTheNewestIsServed) {
         if (r["result"]["items"].empty()) ++empty;
     }
     for (const auto& id : ids) EXPECT_EQ(client().responses_for(id), 1u);
-    EXPECT_GT(empty, kStorm / 2);                     // most were superseded...
+    EXPECT_GT(empty, kStorm / 2);                        // most were superseded...
     EXPECT_LT(fake->complete_calls.load(), kStorm / 2);  // ...without reaching the model
     EXPECT_EQ(fake->max_running.load(), 1);
     EXPECT_LE(status()["pendingCompletionsHighWater"].get<int>(), 1);  // one slot per document
@@ -175,7 +186,8 @@ TEST_F(LspScheduling, FloodOfMessagesIsAbsorbedWithBoundedBacklog) {
     open("file:///a.py", "x\n");
     std::string flood;
     for (int i = 0; i < 20000; ++i) {
-        flood += frame_message(R"({"jsonrpc":"2.0","method":"$/progress","params":{"token":1,"value":{}}})");
+        flood += frame_message(
+            R"({"jsonrpc":"2.0","method":"$/progress","params":{"token":1,"value":{}}})");
     }
     for (int i = 0; i < 200; ++i) {
         flood += frame_message(dump_json(make_request(100000 + i, "textDocument/inlineCompletion",
@@ -195,8 +207,9 @@ TEST_F(LspScheduling, StormAcrossDocumentsIsCappedByMaxPending) {
     for (int d = 0; d < 40; ++d) open("file:///d" + std::to_string(d) + ".py", "x = \n");
     std::vector<json> ids;
     for (int d = 0; d < 40; ++d) {
-        ids.push_back(client().send_request("textDocument/inlineCompletion",
-                                            inline_params("file:///d" + std::to_string(d) + ".py", 0, 4)));
+        ids.push_back(
+            client().send_request("textDocument/inlineCompletion",
+                                  inline_params("file:///d" + std::to_string(d) + ".py", 0, 4)));
     }
     json s = status();
     EXPECT_LE(s["pendingCompletionsHighWater"].get<int>(), 8);
@@ -217,11 +230,13 @@ TEST_F(LspScheduling, StormAcrossDocumentsIsCappedByMaxPending) {
 TEST_F(LspScheduling, LongPrefillReportsProgressAndShutdownCancelsWork) {
     fake->delay = 100ms;
     fake->progress_steps = 4;
-    start(0, 64, json{{"window", {{"workDoneProgress", true}}},
-                      {"textDocument", {{"inlineCompletion", json::object()}}}});
+    start(0, 64,
+          json{{"window", {{"workDoneProgress", true}}},
+               {"textDocument", {{"inlineCompletion", json::object()}}}});
     open("file:///a.py", std::string(400, 'x') + "\n");
     client().notifications();  // forget the model load's progress
-    json r = client().request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 400));
+    json r =
+        client().request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 400));
     ASSERT_TRUE(r.contains("result"));
     bool saw_report = false;
     bool saw_end = false;
@@ -237,7 +252,8 @@ TEST_F(LspScheduling, LongPrefillReportsProgressAndShutdownCancelsWork) {
     // shutdown answers queued work and stops the running call.
     fake->progress_steps = 0;
     fake->delay = 5s;
-    json running = client().send_request("textDocument/inlineCompletion", inline_params("file:///a.py", 0, 400));
+    json running = client().send_request("textDocument/inlineCompletion",
+                                         inline_params("file:///a.py", 0, 400));
     ASSERT_TRUE(wait_running());
     json down = client().request("shutdown", nullptr);
     EXPECT_TRUE(down.contains("result"));
@@ -284,10 +300,12 @@ TEST(LspLatencyReplay, TypesTheLinesBackAndMeasuresEveryRequest) {
     EXPECT_EQ(fake->last_completion().prefix, "a\nb\nint f() {\n    return 1;\n");
     EXPECT_EQ(fake->last_completion().suffix, "\n}\nc\n");
 
-    auto failing = replay_typing_session(o, [](const Settings&, const ProgressFn&)
-                                                -> hearth::Expected<std::unique_ptr<hearth::Completer>> {
-        return hearth::make_error("no such model");
-    });
+    auto failing = replay_typing_session(
+        o,
+        [](const Settings&,
+           const ProgressFn&) -> hearth::Expected<std::unique_ptr<hearth::Completer>> {
+            return hearth::make_error("no such model");
+        });
     ASSERT_FALSE(failing.ok());
     EXPECT_NE(failing.error().message.find("no such model"), std::string::npos);
 }

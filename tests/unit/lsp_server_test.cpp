@@ -2,11 +2,10 @@
 // text sync and encodings, inline and classic completion, code actions, commands,
 // settings and status.
 #include <gtest/gtest.h>
-
-#include <thread>
-
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "in_process_server.h"
 
@@ -17,9 +16,13 @@ namespace {
 
 constexpr const char* kUri = "file:///w/main.py";
 
-int code_of(const json& response) { return response.at("error").at("code").get<int>(); }
+int code_of(const json& response) {
+    return response.at("error").at("code").get<int>();
+}
 
-json pos(int line, int character) { return json{{"line", line}, {"character", character}}; }
+json pos(int line, int character) {
+    return json{{"line", line}, {"character", character}};
+}
 
 json inline_params(const std::string& uri, int line, int character, int trigger = 1) {
     return json{{"textDocument", {{"uri", uri}}},
@@ -27,10 +30,12 @@ json inline_params(const std::string& uri, int line, int character, int trigger 
                 {"context", {{"triggerKind", trigger}}}};
 }
 
-json inline_caps() { return json{{"textDocument", {{"inlineCompletion", json::object()}}}}; }
+json inline_caps() {
+    return json{{"textDocument", {{"inlineCompletion", json::object()}}}};
+}
 
 class LspServer : public ::testing::Test {
-protected:
+  protected:
     void start(LspServerOptions options = {}) {
         options.settings.debounce_ms = 0;
         server = std::make_unique<InProcessServer>(std::move(options),
@@ -38,9 +43,10 @@ protected:
     }
     MemoryClient& client() { return server->client(); }
     void open(const std::string& text, const std::string& uri = kUri, int version = 1) {
-        client().notify("textDocument/didOpen",
-                        {{"textDocument",
-                          {{"uri", uri}, {"languageId", "python"}, {"version", version}, {"text", text}}}});
+        client().notify(
+            "textDocument/didOpen",
+            {{"textDocument",
+              {{"uri", uri}, {"languageId", "python"}, {"version", version}, {"text", text}}}});
     }
     // Waits until the model is loaded (the first status notification).
     void wait_ready() { ASSERT_FALSE(client().wait_for("hearth/status").is_null()); }
@@ -65,7 +71,8 @@ TEST_F(LspServer, InitializeAdvertisesCapabilitiesAndServerInfo) {
     EXPECT_EQ(caps["textDocumentSync"]["openClose"], true);
     EXPECT_EQ(caps["inlineCompletionProvider"], true);
     EXPECT_FALSE(caps.contains("completionProvider"));  // the client has inline completion
-    EXPECT_EQ(caps["codeActionProvider"]["codeActionKinds"], json::array({"quickfix", "refactor.rewrite"}));
+    EXPECT_EQ(caps["codeActionProvider"]["codeActionKinds"],
+              json::array({"quickfix", "refactor.rewrite"}));
     EXPECT_EQ(caps["executeCommandProvider"]["commands"].size(), 3u);
 }
 
@@ -159,7 +166,8 @@ TEST_F(LspServer, InvalidParamsNameTheField) {
     p["context"]["triggerKind"] = 7;
     r = client().request("textDocument/inlineCompletion", p);
     EXPECT_EQ(code_of(r), -32602);
-    EXPECT_EQ(r["error"]["message"], "params.context.triggerKind: expected 1 (Invoked) or 2 (Automatic)");
+    EXPECT_EQ(r["error"]["message"],
+              "params.context.triggerKind: expected 1 (Invoked) or 2 (Automatic)");
 }
 
 TEST_F(LspServer, InlineCompletionSendsPrefixSuffixAndReplies) {
@@ -183,8 +191,9 @@ TEST_F(LspServer, InlineCompletionSendsPrefixSuffixAndReplies) {
 
     json status = client().wait_for("hearth/status");
     ASSERT_FALSE(status.is_null());
-    for (const char* key : {"backend", "device", "prompt_tokens", "reused_tokens", "restored_tokens",
-                            "prefilled_tokens", "generated_tokens", "ms_total", "tokens_per_second"}) {
+    for (const char* key :
+         {"backend", "device", "prompt_tokens", "reused_tokens", "restored_tokens",
+          "prefilled_tokens", "generated_tokens", "ms_total", "tokens_per_second"}) {
         EXPECT_TRUE(status["params"].contains(key)) << key;
     }
     EXPECT_EQ(status["params"]["backend"], "fake");
@@ -233,8 +242,8 @@ TEST_F(LspServer, SelectedCompletionInfoIsExtended) {
     wait_ready();
     open("total = le\n");
     json p = inline_params(kUri, 0, 10, 2);
-    p["context"]["selectedCompletionInfo"] = {{"range", {{"start", pos(0, 8)}, {"end", pos(0, 10)}}},
-                                              {"text", "len"}};
+    p["context"]["selectedCompletionInfo"] = {
+        {"range", {{"start", pos(0, 8)}, {"end", pos(0, 10)}}}, {"text", "len"}};
     json r = client().request("textDocument/inlineCompletion", p);
     ASSERT_EQ(r["result"]["items"].size(), 1u) << r;
     EXPECT_EQ(r["result"]["items"][0]["insertText"], "len(items)");
@@ -257,11 +266,13 @@ TEST_F(LspServer, Utf16AndUtf8PositionsWithMultiByteText) {
         open(line + "\n");
         // After the closing quote: UTF-16 10, UTF-8 15.
         int after_quote = utf8 ? 15 : 10;
-        json r = client().request("textDocument/inlineCompletion", inline_params(kUri, 0, after_quote));
+        json r =
+            client().request("textDocument/inlineCompletion", inline_params(kUri, 0, after_quote));
         ASSERT_EQ(r["result"]["items"].size(), 1u) << r;
         EXPECT_EQ(fake->last_completion().prefix, line.substr(0, 15));
         // Between the two halves of 😀 (UTF-16 8) or inside its bytes (UTF-8 11).
-        json bad = client().request("textDocument/inlineCompletion", inline_params(kUri, 0, utf8 ? 11 : 8));
+        json bad = client().request("textDocument/inlineCompletion",
+                                    inline_params(kUri, 0, utf8 ? 11 : 8));
         EXPECT_EQ(code_of(bad), -32602);
         // An edit replacing 😀 with "!" in the negotiated encoding.
         json range = utf8 ? json{{"start", pos(0, 10)}, {"end", pos(0, 14)}}
@@ -283,10 +294,11 @@ TEST_F(LspServer, OutOfRangeEditIsRejectedAndTheDocumentKept) {
     client().initialize(inline_caps());
     wait_ready();
     open("abc\n");
-    client().notify("textDocument/didChange",
-                    {{"textDocument", {{"uri", kUri}, {"version", 2}}},
-                     {"contentChanges", json::array({{{"range", {{"start", pos(5, 0)}, {"end", pos(5, 1)}}},
-                                                      {"text", "zzz"}}})}});
+    client().notify(
+        "textDocument/didChange",
+        {{"textDocument", {{"uri", kUri}, {"version", 2}}},
+         {"contentChanges", json::array({{{"range", {{"start", pos(5, 0)}, {"end", pos(5, 1)}}},
+                                          {"text", "zzz"}}})}});
     json log;
     do {
         log = client().wait_for("window/logMessage");
@@ -303,8 +315,9 @@ TEST_F(LspServer, FullSyncDidCloseAndUnknownDocuments) {
     client().initialize(inline_caps());
     wait_ready();
     open("one\n");
-    client().notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", 2}}},
-                                               {"contentChanges", json::array({{{"text", "two\nthree"}}})}});
+    client().notify("textDocument/didChange",
+                    {{"textDocument", {{"uri", kUri}, {"version", 2}}},
+                     {"contentChanges", json::array({{{"text", "two\nthree"}}})}});
     client().notify("textDocument/didSave", {{"textDocument", {{"uri", kUri}}}});
     client().request("textDocument/inlineCompletion", inline_params(kUri, 1, 5));
     EXPECT_EQ(fake->last_completion().prefix, "two\nthree");
@@ -344,7 +357,8 @@ TEST_F(LspServer, CodeActionsListCheaplyAndResolveIntoAnEdit) {
     EXPECT_EQ(init["result"]["capabilities"]["codeActionProvider"]["resolveProvider"], true);
     wait_ready();
     open("def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n");
-    json diag = {{"range", {{"start", pos(1, 4)}, {"end", pos(1, 10)}}}, {"message", "suspicious return"}};
+    json diag = {{"range", {{"start", pos(1, 4)}, {"end", pos(1, 10)}}},
+                 {"message", "suspicious return"}};
     json r = client().request("textDocument/codeAction",
                               {{"textDocument", {{"uri", kUri}}},
                                {"range", {{"start", pos(0, 0)}, {"end", pos(0, 0)}}},
@@ -381,8 +395,9 @@ TEST_F(LspServer, CodeActionsListCheaplyAndResolveIntoAnEdit) {
     EXPECT_EQ(r["result"][3]["diagnostics"][0], diag);
 
     // After an edit the listed action is stale.
-    client().notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", 5}}},
-                                               {"contentChanges", json::array({{{"text", "x = 1\n"}}})}});
+    client().notify("textDocument/didChange",
+                    {{"textDocument", {{"uri", kUri}, {"version", 5}}},
+                     {"contentChanges", json::array({{{"text", "x = 1\n"}}})}});
     json stale = client().request("codeAction/resolve", r["result"][0]);
     EXPECT_EQ(code_of(stale), -32801);
 }
@@ -390,7 +405,8 @@ TEST_F(LspServer, CodeActionsListCheaplyAndResolveIntoAnEdit) {
 TEST_F(LspServer, CodeActionsWithoutResolveUseTheApplyRewriteCommand) {
     fake->rewrite = "y = 2";
     start();
-    json caps = json::parse(R"({"workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true}},
+    json caps = json::parse(
+        R"({"workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true}},
         "textDocument": {"codeAction": {"codeActionLiteralSupport": {"codeActionKind": {"valueSet": []}}}}})");
     client().initialize(caps);
     wait_ready();
@@ -426,8 +442,9 @@ TEST_F(LspServer, CodeActionsWithoutResolveUseTheApplyRewriteCommand) {
     EXPECT_EQ(fake->last_rewrite().instruction, "Rename x to y");
 
     // Bad arguments are InvalidParams with the path.
-    json bad = client().request("workspace/executeCommand",
-                                {{"command", "hearth.applyRewrite"}, {"arguments", json::array({{{"uri", 5}}})}});
+    json bad = client().request(
+        "workspace/executeCommand",
+        {{"command", "hearth.applyRewrite"}, {"arguments", json::array({{{"uri", 5}}})}});
     EXPECT_EQ(code_of(bad), -32602);
     EXPECT_EQ(bad["error"]["message"], "params.arguments[0].uri: expected a string");
 }
@@ -437,10 +454,11 @@ TEST_F(LspServer, CodeActionsWithoutLiteralsAreCommands) {
     client().initialize(json{{"workspace", {{"applyEdit", true}}}});
     wait_ready();
     open("x = 1\n");
-    json r = client().request("textDocument/codeAction",
-                              {{"textDocument", {{"uri", kUri}}},
-                               {"range", {{"start", pos(0, 0)}, {"end", pos(0, 0)}}},
-                               {"context", {{"diagnostics", json::array()}, {"only", {"quickfix"}}}}});
+    json r =
+        client().request("textDocument/codeAction",
+                         {{"textDocument", {{"uri", kUri}}},
+                          {"range", {{"start", pos(0, 0)}, {"end", pos(0, 0)}}},
+                          {"context", {{"diagnostics", json::array()}, {"only", {"quickfix"}}}}});
     EXPECT_EQ(r["result"], json::array());  // `only` filters out the refactorings
     r = client().request("textDocument/codeAction",
                          {{"textDocument", {{"uri", kUri}}},
@@ -471,7 +489,8 @@ TEST_F(LspServer, SettingsFromInitializationOptionsAndConfigurationChanges) {
     EXPECT_EQ(loads->load(), 1);
 
     // A non-engine setting applies without a reload; a model change reloads.
-    client().notify("workspace/didChangeConfiguration", {{"settings", {{"hearth", {{"maxLines", 3}}}}}});
+    client().notify("workspace/didChangeConfiguration",
+                    {{"settings", {{"hearth", {{"maxLines", 3}}}}}});
     s = client().request("workspace/executeCommand", {{"command", "hearth.status"}})["result"];
     EXPECT_EQ(s["settings"]["maxLines"], 3);
     EXPECT_EQ(loads->load(), 1);
@@ -491,8 +510,12 @@ TEST_F(LspServer, SettingsFromInitializationOptionsAndConfigurationChanges) {
 
 TEST(LspSettings, Validation) {
     Settings s;
-    auto w = s.apply(json{{"maxTokens", 0}, {"debounceMs", 20}, {"logLevel", "loud"}, {"backend", 3},
-                          {"cacheMaxMb", 100}, {"unknownKey", true}});
+    auto w = s.apply(json{{"maxTokens", 0},
+                          {"debounceMs", 20},
+                          {"logLevel", "loud"},
+                          {"backend", 3},
+                          {"cacheMaxMb", 100},
+                          {"unknownKey", true}});
     EXPECT_EQ(w.size(), 3u);
     EXPECT_EQ(s.max_tokens, 128);
     EXPECT_EQ(s.debounce_ms, 20);
@@ -510,7 +533,9 @@ TEST(LspSettings, Validation) {
 
 TEST_F(LspServer, ModelLoadFailureIsReportedAndTheServerKeepsServing) {
     server = std::make_unique<InProcessServer>(
-        LspServerOptions{}, [](const Settings&, const ProgressFn&) -> hearth::Expected<std::unique_ptr<hearth::Completer>> {
+        LspServerOptions{},
+        [](const Settings&,
+           const ProgressFn&) -> hearth::Expected<std::unique_ptr<hearth::Completer>> {
             return hearth::make_error("model.gguf: bad magic");
         });
     json caps = inline_caps();
@@ -585,7 +610,8 @@ TEST_F(LspServer, PathsAreDecodedRelativeToTheRoot) {
     EXPECT_EQ(fake->last_completion().path, "src/a+b.py");
     EXPECT_EQ(fake->last_completion().repo_name, "my proj");
     open("y\n", "file:///elsewhere/b.py");
-    client().request("textDocument/inlineCompletion", inline_params("file:///elsewhere/b.py", 0, 1));
+    client().request("textDocument/inlineCompletion",
+                     inline_params("file:///elsewhere/b.py", 0, 1));
     EXPECT_EQ(fake->last_completion().path, "/elsewhere/b.py");
 }
 
@@ -598,7 +624,8 @@ TEST_F(LspServer, ExitsWhenTheEditorProcessIsGone) {
     LspServerOptions o;
     o.parent_check_interval = 20ms;
     start(o);
-    json r = client().request("initialize", {{"processId", child}, {"capabilities", json::object()}});
+    json r =
+        client().request("initialize", {{"processId", child}, {"capabilities", json::object()}});
     ASSERT_TRUE(r.contains("result"));
     EXPECT_EQ(server->wait_exit(5s), 1);
 }

@@ -1,15 +1,14 @@
 // StdioTransport over real pipes: framing both ways, EINTR, stop() while blocked, EOF.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <future>
 #include <thread>
-
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
 
 #include "fake_completer.h"
 #include "in_process_server.h"
@@ -64,12 +63,14 @@ json read_response(int fd, FrameReader& reader, const json& id, std::chrono::mil
         ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        reader.feed(std::string_view(buf, static_cast<size_t>(n)),
-                    [&](std::string body) {
-                        json m = json::parse(body, nullptr, false);
-                        if (m.is_object() && m.value("id", json()) == id && !m.contains("method")) found = m;
-                    },
-                    [](std::string_view) {});
+        reader.feed(
+            std::string_view(buf, static_cast<size_t>(n)),
+            [&](std::string body) {
+                json m = json::parse(body, nullptr, false);
+                if (m.is_object() && m.value("id", json()) == id && !m.contains("method"))
+                    found = m;
+            },
+            [](std::string_view) {});
     }
     return found;
 }
@@ -96,7 +97,8 @@ TEST(LspStdioTransport, ServesOverPipesSurvivesSignalsAndEndsAtEof) {
     auto exit_code = std::async(std::launch::async, [&] { return server.run(); });
 
     FrameReader reader;
-    write_all(in.w, frame_message(dump_json(make_request(1, "initialize", {{"capabilities", json::object()}}))));
+    write_all(in.w, frame_message(dump_json(
+                        make_request(1, "initialize", {{"capabilities", json::object()}}))));
     json init = read_response(out.r, reader, 1, 5s);
     ASSERT_FALSE(init.is_null());
     EXPECT_EQ(init["result"]["serverInfo"]["name"], "hearth");
@@ -107,7 +109,8 @@ TEST(LspStdioTransport, ServesOverPipesSurvivesSignalsAndEndsAtEof) {
         std::this_thread::sleep_for(1ms);
     }
     // A message split across writes, with signals in between.
-    std::string msg = frame_message(dump_json(make_request(2, "workspace/executeCommand", {{"command", "hearth.status"}})));
+    std::string msg = frame_message(
+        dump_json(make_request(2, "workspace/executeCommand", {{"command", "hearth.status"}})));
     write_all(in.w, msg.substr(0, 10));
     ::kill(::getpid(), SIGUSR1);
     write_all(in.w, msg.substr(10));
@@ -135,7 +138,7 @@ TEST(LspStdioTransport, StopWakesABlockedReader) {
     auto t0 = std::chrono::steady_clock::now();
     transport.stop();
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
-    EXPECT_FALSE(closed.load());  // stop() is not end of input
+    EXPECT_FALSE(closed.load());              // stop() is not end of input
     transport.send(json{{"after", "stop"}});  // still safe to call
 }
 
