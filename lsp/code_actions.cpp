@@ -6,16 +6,8 @@ namespace hearth::lsp {
 
 namespace {
 
-constexpr size_t kMaxTitleMessage = 80;
-
 std::string fix_title(const std::string& message) {
-    std::string first = message.substr(0, message.find_first_of("\r\n"));
-    if (first.size() > kMaxTitleMessage) {
-        size_t cut = kMaxTitleMessage;
-        while (cut > 0 && (static_cast<unsigned char>(first[cut]) & 0xC0) == 0x80) --cut;
-        first = first.substr(0, cut) + "…";
-    }
-    return "Fix: " + first;
+    return "Fix: " + truncate_label(message.substr(0, message.find_first_of("\r\n")), 80);
 }
 
 bool touches(const Range& a, const Range& b) {

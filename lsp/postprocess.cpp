@@ -123,6 +123,11 @@ size_t utf8_floor(std::string_view s, size_t max) {
 
 }  // namespace
 
+std::string truncate_label(std::string_view text, size_t max_bytes) {
+    if (text.size() <= max_bytes) return std::string(text);
+    return std::string(text.substr(0, utf8_floor(text, max_bytes))) + "…";
+}
+
 int indent_width(std::string_view line) {
     int w = 0;
     for (char c : line) {

@@ -59,6 +59,10 @@ PostprocessResult postprocess_completion(std::string_view completion, std::strin
 // rewrite of whole lines stays whole lines).
 std::string clean_rewrite(std::string_view rewritten, std::string_view original);
 
+// `text` cut to at most `max_bytes` at a character boundary, with "…" when cut (for
+// titles and labels shown in the editor).
+std::string truncate_label(std::string_view text, size_t max_bytes);
+
 // Indentation width of a line (space 1, tab 4) and whether it is blank.
 int indent_width(std::string_view line);
 bool is_blank(std::string_view line);

@@ -72,7 +72,6 @@ struct Job {
 
     // Completions.
     Position position;
-    bool automatic = false;
     std::optional<SelectedCompletionInfo> selected;
     // Filled when dispatched, for post-processing and the reply.
     std::string prefix_line;  // the prefix's last line (what is before the cursor on it)
@@ -125,14 +124,7 @@ std::string first_line_label(std::string_view text) {
     size_t start = text.find_first_not_of(" \t\r\n");
     if (start == std::string_view::npos) return std::string();
     std::string_view rest = text.substr(start);
-    std::string line(rest.substr(0, rest.find_first_of("\r\n")));
-    constexpr size_t kMaxLabel = 80;
-    if (line.size() > kMaxLabel) {
-        size_t cut = kMaxLabel;
-        while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
-        line = line.substr(0, cut) + "…";
-    }
-    return line;
+    return truncate_label(rest.substr(0, rest.find_first_of("\r\n")), 80);
 }
 
 json stats_json(const CompletionStats& s) {
@@ -811,7 +803,6 @@ void Server::Impl::inline_completion(const InlineCompletionParams& p,
     job->uri = p.text_document.uri;
     job->version = doc->version();
     job->position = p.position;
-    job->automatic = automatic;
     job->selected = p.context.selected_completion_info;
     schedule_completion(std::move(job), automatic);
 }

@@ -137,3 +137,9 @@ TEST(LspCodeActions, BlockAtAndPlans) {
     EXPECT_TRUE(kind_allowed("refactor.rewrite", std::vector<std::string>{"refactor"}));
     EXPECT_FALSE(kind_allowed("refactorx", std::vector<std::string>{"refactor"}));
 }
+
+TEST(LspPostprocess, TruncateLabelKeepsCharactersWhole) {
+    EXPECT_EQ(truncate_label("short", 80), "short");
+    EXPECT_EQ(truncate_label("abcdef", 3), "abc…");
+    EXPECT_EQ(truncate_label("a\xE4\xB8\xAD\xE4\xB8\xAD", 5), "a\xE4\xB8\xAD…");
+}
