@@ -7,12 +7,17 @@
 // block's alignment: Q8_0 (34 B), Q4_0 (18 B) and Q6_K (210 B) blocks are only 2-byte
 // aligned, Q4_K (144 B) and Q5_K (176 B) blocks are 4-byte aligned.
 //
+// The matrix may start w_offset bytes into the binding (a multiple of 16), which lets one
+// binding span several matrices that a fused kernel reads (e.g. Wq, Wk, Wv of a layer).
+//
 // Provides:
 //   QK                      elements per block (1 for plain float types)
 //   dequant8(row, K, g, lo, hi)
 //                           elements [8g, 8g + 8) of row `row` of a K-column matrix as two
 //                           vec4. For the plain float types K may be any size and elements
 //                           past K read as 0; block formats need K % QK == 0.
+
+uint w_offset = 0;  // bytes from the start of the binding to row 0
 
 // Bytes of a u32 word as four lanes: helpers for the packed nibble/bit arithmetic below.
 vec4 bytes_as_vec4(uint w) {
@@ -27,7 +32,7 @@ layout(binding = W_BINDING, std430) readonly buffer WeightF32x4 { vec4 w_f32x4[]
 
 void dequant8(uint row, uint K, uint g, out vec4 lo, out vec4 hi) {
     const uint k0 = 8 * g;
-    const uint base = row * K + k0;
+    const uint base = w_offset / 4 + row * K + k0;
     if ((K % 8) == 0) {
         lo = w_f32x4[base / 4];
         hi = w_f32x4[base / 4 + 1];
@@ -48,7 +53,7 @@ layout(binding = W_BINDING, std430) readonly buffer WeightF16 { float16_t w_f16[
 
 void dequant8(uint row, uint K, uint g, out vec4 lo, out vec4 hi) {
     const uint k0 = 8 * g;
-    const uint base = row * K + k0;
+    const uint base = w_offset / 2 + row * K + k0;
     if (k0 + 8 <= K) {
         lo = vec4(float(w_f16[base]), float(w_f16[base + 1]), float(w_f16[base + 2]),
                   float(w_f16[base + 3]));
@@ -70,7 +75,7 @@ float bf16_at(uint i) { return uintBitsToFloat(uint(w_bf16[i]) << 16); }
 
 void dequant8(uint row, uint K, uint g, out vec4 lo, out vec4 hi) {
     const uint k0 = 8 * g;
-    const uint base = row * K + k0;
+    const uint base = w_offset / 2 + row * K + k0;
     float v[8];
     if (k0 + 8 <= K) {
         for (uint i = 0; i < 8; ++i) v[i] = bf16_at(base + i);
@@ -94,7 +99,7 @@ vec2 i8x2(uint u) {
 
 void dequant8(uint row, uint K, uint g, out vec4 lo, out vec4 hi) {
     const uint block = row * (K / 32) + g / 4;
-    const uint base = block * 17;
+    const uint base = w_offset / 2 + block * 17;
     const uint q = base + 1 + 4 * (g % 4);
     const float d = float(w_h16[base]);
     lo = d * vec4(i8x2(uint(w_u16[q])), i8x2(uint(w_u16[q + 1])));
@@ -109,7 +114,7 @@ layout(binding = W_BINDING, std430) readonly buffer WeightH16 { float16_t w_h16[
 
 void dequant8(uint row, uint K, uint g, out vec4 lo, out vec4 hi) {
     const uint block = row * (K / 32) + g / 4;
-    const uint base = block * 9;
+    const uint base = w_offset / 2 + block * 9;
     const uint sub = g % 4;
     const uint q = base + 1 + 4 * (sub & 1);
     const uint shift = (sub >> 1) * 4;
@@ -153,7 +158,7 @@ void scale_min_k4(uint base, uint s, out float sc, out float m) {
 
 void dequant8(uint row, uint K, uint g, out vec4 lo, out vec4 hi) {
     const uint block = row * (K / 256) + g / 32;
-    const uint base = block * BLOCK_U32;
+    const uint base = w_offset / 4 + block * BLOCK_U32;
     const uint gi = g % 32;         // group of 8 within the block
     const uint c = gi / 8;          // chunk of 64
     const uint high = (gi / 4) & 1; // second half of the chunk: high nibbles
@@ -189,7 +194,7 @@ uint u32_at_u16(uint i) { return uint(w_u16[i]) | (uint(w_u16[i + 1]) << 16); }
 
 void dequant8(uint row, uint K, uint g, out vec4 lo, out vec4 hi) {
     const uint block = row * (K / 256) + g / 32;
-    const uint base = block * 105;
+    const uint base = w_offset / 2 + block * 105;
     const uint e = 8 * (g % 32);
     const uint h = e / 128;
     const uint t = (e % 128) / 32;

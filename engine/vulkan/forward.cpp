@@ -1,6 +1,7 @@
 #include "vulkan/forward.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -225,6 +226,11 @@ Status linear(OpRecorder& rec, const DeviceWeight& w, BufferRange x, uint32_t x_
     return Status::success();
 }
 
+// The weight as one tensor, or nullptr when it is bound in several parts.
+const DeviceTensor* single(const DeviceWeight& w) {
+    return w.parts.size() == 1 ? &w.parts[0].tensor : nullptr;
+}
+
 }  // namespace
 
 Status record_forward(OpRecorder& rec, const DeviceModel& model, const ForwardBuffers& b,
@@ -263,24 +269,45 @@ Status record_forward(OpRecorder& rec, const DeviceModel& model, const ForwardBu
     att.n_split = attention_splits(rec.config(), hp, T);
     att.scale = 1.0f / std::sqrt(static_cast<float>(HD));
 
+    OpRecorder::RopeArgs rope;
+    rope.q = b.q;
+    rope.k = b.k;
+    rope.v = b.v;
+    rope.inv_freq = model.inv_freq();
+    rope.step = b.step;
+    rope.n_tokens = T;
+    rope.n_head = att.n_head;
+    rope.n_head_kv = att.n_head_kv;
+    rope.head_dim = HD;
+    rope.q_stride = QD;
+    rope.kv_stride = KVD;
+    rope.cache_stride = KVD;
+    rope.neox = neox;
+
     for (int32_t il = 0; il < hp.n_layer; ++il) {
         const DeviceLayer& L = model.layer(il);
-        const BufferRange kc = b.k_cache[static_cast<size_t>(il)];
-        const BufferRange vc = b.v_cache[static_cast<size_t>(il)];
 
         HEARTH_TRY(rec.rmsnorm(b.x, E, L.attn_norm, b.h, E, T, E, hp.rms_eps));
         rec.barrier();
-        HEARTH_TRY(linear(rec, L.wq, b.h, E, b.q, QD, T, L.bq, false));
-        HEARTH_TRY(linear(rec, L.wk, b.h, E, b.k, KVD, T, L.bk, false));
-        HEARTH_TRY(linear(rec, L.wv, b.h, E, b.v, KVD, T, L.bv, false));
+        const std::array<const DeviceTensor*, 3> qkv{single(L.wq), single(L.wk), single(L.wv)};
+        if (T == 1 && qkv[0] && qkv[1] && qkv[2] && rec.fusable(qkv)) {
+            const std::array<OpRecorder::MatvecOut, 3> outs{
+                OpRecorder::MatvecOut{qkv[0], b.q, L.bq, false},
+                OpRecorder::MatvecOut{qkv[1], b.k, L.bk, false},
+                OpRecorder::MatvecOut{qkv[2], b.v, L.bv, false}};
+            HEARTH_TRY(rec.matvec_multi(outs, b.h));
+        } else {
+            HEARTH_TRY(linear(rec, L.wq, b.h, E, b.q, QD, T, L.bq, false));
+            HEARTH_TRY(linear(rec, L.wk, b.h, E, b.k, KVD, T, L.bk, false));
+            HEARTH_TRY(linear(rec, L.wv, b.h, E, b.v, KVD, T, L.bv, false));
+        }
         rec.barrier();
-        HEARTH_TRY(rec.rope(b.q, QD, model.inv_freq(), b.step, T, att.n_head, HD, neox));
-        HEARTH_TRY(rec.rope_to_cache(b.k, KVD, model.inv_freq(), b.step, kc, KVD, T, att.n_head_kv,
-                                     HD, neox));
-        HEARTH_TRY(rec.kv_store(b.v, KVD, vc, KVD, b.step, T, KVD));
+        rope.k_cache = b.k_cache[static_cast<size_t>(il)];
+        rope.v_cache = b.v_cache[static_cast<size_t>(il)];
+        HEARTH_TRY(rec.rope(rope));
         rec.barrier();
-        att.k_cache = kc;
-        att.v_cache = vc;
+        att.k_cache = rope.k_cache;
+        att.v_cache = rope.v_cache;
         HEARTH_TRY(rec.attention(att));
         rec.barrier();
         HEARTH_TRY(linear(rec, L.wo, b.attn, QD, b.x, E, T, {}, true));
@@ -288,10 +315,15 @@ Status record_forward(OpRecorder& rec, const DeviceModel& model, const ForwardBu
 
         HEARTH_TRY(rec.rmsnorm(b.x, E, L.ffn_norm, b.h, E, T, E, hp.rms_eps));
         rec.barrier();
-        HEARTH_TRY(linear(rec, L.w_gate, b.h, E, b.gate, F, T, {}, false));
-        HEARTH_TRY(linear(rec, L.w_up, b.h, E, b.up, F, T, {}, false));
-        rec.barrier();
-        HEARTH_TRY(rec.silu_mul(b.gate, b.up, b.gate, T * F));
+        const std::array<const DeviceTensor*, 2> gate_up{single(L.w_gate), single(L.w_up)};
+        if (T == 1 && gate_up[0] && gate_up[1] && rec.fusable(gate_up)) {
+            HEARTH_TRY(rec.matvec_swiglu(*gate_up[0], *gate_up[1], b.h, b.gate));
+        } else {
+            HEARTH_TRY(linear(rec, L.w_gate, b.h, E, b.gate, F, T, {}, false));
+            HEARTH_TRY(linear(rec, L.w_up, b.h, E, b.up, F, T, {}, false));
+            rec.barrier();
+            HEARTH_TRY(rec.silu_mul(b.gate, b.up, b.gate, T * F));
+        }
         rec.barrier();
         HEARTH_TRY(linear(rec, L.w_down, b.gate, F, b.x, E, T, {}, true));
         rec.barrier();

@@ -51,7 +51,10 @@ KernelConfig KernelConfig::for_device(const Device& device) {
         k.norm_wg = 256;
         k.elem_wg = 256;
         k.attn_wg = 128;
-        k.attn_target_groups = 256;
+        // Enough workgroups to cover a large GPU twice over; a decode step at long context
+        // then gives each split a tile or two of keys.
+        k.attn_target_groups = 512;
+        k.attn_max_splits = 256;
     }
     // Workgroup sizes must fit the device (all are powers of two for the tree fallback).
     const uint32_t max_wg = std::max<uint32_t>(32, c.max_workgroup_invocations);
@@ -134,18 +137,92 @@ Status check_weight(const DeviceTensor& w, const char* op) {
 
 }  // namespace
 
+namespace {
+struct MatvecPush {
+    uint32_t K, flags, M[3], offset[3];
+};
+}  // namespace
+
+bool OpRecorder::fusable(std::span<const DeviceTensor* const> ws) const {
+    if (ws.empty()) return false;
+    VkDeviceSize lo = ws[0]->range.offset, hi = lo;
+    for (const DeviceTensor* w : ws) {
+        if (w->range.buffer != ws[0]->range.buffer || w->type != ws[0]->type ||
+            w->cols != ws[0]->cols)
+            return false;
+        lo = std::min(lo, w->range.offset);
+        hi = std::max(hi, w->range.offset + w->range.size);
+    }
+    // Matrices are addressed from the lowest one in 16-byte units or finer.
+    for (const DeviceTensor* w : ws)
+        if ((w->range.offset - lo) % 16 != 0) return false;
+    return hi - lo <= pipelines_.device().caps().max_storage_buffer_range;
+}
+
 Status OpRecorder::matvec(const DeviceTensor& w, BufferRange x, BufferRange y, BufferRange bias,
                           bool accumulate) {
-    HEARTH_TRY(check_weight(w, "matvec"));
-    struct {
-        uint32_t M, K, flags;
-    } pc{static_cast<uint32_t>(w.rows), static_cast<uint32_t>(w.cols),
-         (bias.valid() ? 1u : 0u) | (accumulate ? 2u : 0u)};
+    const MatvecOut out{&w, y, bias, accumulate};
+    return matvec_multi(std::span(&out, 1), x);
+}
+
+Status OpRecorder::matvec_multi(std::span<const MatvecOut> outs, BufferRange x) {
+    if (outs.empty() || outs.size() > 3) return make_error("vulkan: matvec of 1 to 3 matrices");
+    std::array<const DeviceTensor*, 3> ws{};
+    for (size_t i = 0; i < outs.size(); ++i) {
+        ws[i] = outs[i].w;
+        HEARTH_TRY(check_weight(*ws[i], "matvec"));
+    }
+    if (!fusable(std::span(ws.data(), outs.size())))
+        return make_error("vulkan: matvec of matrices that do not share a binding");
+    VkDeviceSize lo = ws[0]->range.offset, hi = lo;
+    for (size_t i = 0; i < outs.size(); ++i) {
+        lo = std::min(lo, ws[i]->range.offset);
+        hi = std::max(hi, ws[i]->range.offset + ws[i]->range.size);
+    }
+    MatvecPush pc{static_cast<uint32_t>(ws[0]->cols), 0, {0, 0, 0}, {0, 0, 0}};
+    std::array<BufferRange, 8> bufs{};
+    bufs[0] = {ws[0]->range.buffer, lo, hi - lo};
+    bufs[1] = x;
+    uint64_t groups = 0;
+    for (size_t i = 0; i < 3; ++i) {
+        const MatvecOut& o = outs[i < outs.size() ? i : 0];
+        const bool present = i < outs.size();
+        bufs[2 + i] = o.y;
+        bufs[5 + i] = o.bias.valid() ? o.bias : o.y;
+        if (!present) continue;
+        pc.M[i] = static_cast<uint32_t>(o.w->rows);
+        pc.offset[i] = static_cast<uint32_t>(o.w->range.offset - lo);
+        pc.flags |= (o.bias.valid() ? 1u : 0u) << (2 * i);
+        pc.flags |= (o.accumulate ? 2u : 0u) << (2 * i);
+        groups += ceil_div(o.w->rows, cfg_.matvec_rows);
+    }
     const std::string shader =
-        std::string("matvec_") + type_suffix(w.type) + (cfg_.subgroup ? "_sg" : "");
+        std::string("matvec_") + type_suffix(ws[0]->type) + (cfg_.subgroup ? "_sg" : "");
     const std::array<uint32_t, 3> spec{cfg_.matvec_wg, cfg_.sg_min, cfg_.matvec_rows};
-    const std::array<BufferRange, 4> bufs{w.range, x, y, bias.valid() ? bias : y};
-    return dispatch_flat(shader, spec, bufs, &pc, push_size(pc), ceil_div(w.rows, cfg_.matvec_rows));
+    return dispatch_flat(shader, spec, bufs, &pc, push_size(pc), groups);
+}
+
+Status OpRecorder::matvec_swiglu(const DeviceTensor& gate, const DeviceTensor& up, BufferRange x,
+                                 BufferRange y) {
+    HEARTH_TRY(check_weight(gate, "matvec_swiglu"));
+    const std::array<const DeviceTensor*, 2> ws{&gate, &up};
+    if (!fusable(ws) || gate.rows != up.rows)
+        return make_error("vulkan: matvec_swiglu of matrices that do not share a binding");
+    const VkDeviceSize lo = std::min(gate.range.offset, up.range.offset);
+    const VkDeviceSize hi =
+        std::max(gate.range.offset + gate.range.size, up.range.offset + up.range.size);
+    MatvecPush pc{static_cast<uint32_t>(gate.cols),
+                  0,
+                  {static_cast<uint32_t>(gate.rows), 0, 0},
+                  {static_cast<uint32_t>(gate.range.offset - lo),
+                   static_cast<uint32_t>(up.range.offset - lo), 0}};
+    const std::array<BufferRange, 8> bufs{BufferRange{gate.range.buffer, lo, hi - lo}, x, y, y, y,
+                                          y, y, y};
+    const std::string shader =
+        std::string("matvec_swiglu_") + type_suffix(gate.type) + (cfg_.subgroup ? "_sg" : "");
+    const std::array<uint32_t, 3> spec{cfg_.matvec_wg, cfg_.sg_min, cfg_.matvec_rows};
+    return dispatch_flat(shader, spec, bufs, &pc, push_size(pc),
+                         ceil_div(gate.rows, cfg_.matvec_rows));
 }
 
 Status OpRecorder::matmul(const DeviceTensor& w, BufferRange x, uint32_t x_stride, BufferRange y,
@@ -196,43 +273,18 @@ Status OpRecorder::rmsnorm(BufferRange x, uint32_t x_stride, BufferRange w, Buff
                     1, 1);
 }
 
-namespace {
-struct RopePush {
-    uint32_t n_heads, head_dim, neox, x_stride, cache_stride;
-};
-}  // namespace
-
-Status OpRecorder::rope(BufferRange x, uint32_t x_stride, BufferRange inv_freq, BufferRange step,
-                        uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, bool neox) {
-    RopePush pc{n_heads, head_dim, neox ? 1u : 0u, x_stride, 0};
-    const std::array<uint32_t, 2> spec{cfg_.elem_wg, cfg_.sg_min};
-    const std::array<BufferRange, 3> bufs{x, inv_freq, step};
-    return dispatch("rope", spec, bufs, &pc, push_size(pc),
-                    ceil_div(static_cast<uint64_t>(n_heads) * head_dim / 2, cfg_.elem_wg), n_tokens,
-                    1);
-}
-
-Status OpRecorder::rope_to_cache(BufferRange x, uint32_t x_stride, BufferRange inv_freq,
-                                 BufferRange step, BufferRange cache, uint32_t cache_stride,
-                                 uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, bool neox) {
-    RopePush pc{n_heads, head_dim, neox ? 1u : 0u, x_stride, cache_stride};
-    const std::array<uint32_t, 2> spec{cfg_.elem_wg, cfg_.sg_min};
-    const std::array<BufferRange, 4> bufs{x, inv_freq, step, cache};
-    return dispatch("rope_to_cache", spec, bufs, &pc, push_size(pc),
-                    ceil_div(static_cast<uint64_t>(n_heads) * head_dim / 2, cfg_.elem_wg), n_tokens,
-                    1);
-}
-
-Status OpRecorder::kv_store(BufferRange src, uint32_t src_stride, BufferRange cache,
-                            uint32_t cache_stride, BufferRange step, uint32_t n_tokens,
-                            uint32_t row_elems) {
+Status OpRecorder::rope(const RopeArgs& a) {
+    if (a.head_dim == 0 || a.head_dim % 2 != 0) return make_error("vulkan: rope: odd head_dim");
     struct {
-        uint32_t row_elems, src_stride, cache_stride;
-    } pc{row_elems, src_stride, cache_stride};
+        uint32_t n_head, n_head_kv, head_dim, neox, q_stride, kv_stride, cache_stride;
+    } pc{a.n_head, a.n_head_kv, a.head_dim, a.neox ? 1u : 0u, a.q_stride, a.kv_stride,
+         a.cache_stride};
+    const uint64_t items = static_cast<uint64_t>(a.n_head) * a.head_dim / 2 +
+                           static_cast<uint64_t>(a.n_head_kv) * a.head_dim * 3 / 2;
     const std::array<uint32_t, 2> spec{cfg_.elem_wg, cfg_.sg_min};
-    const std::array<BufferRange, 3> bufs{src, cache, step};
-    return dispatch("kv_store", spec, bufs, &pc, push_size(pc), ceil_div(row_elems, cfg_.elem_wg),
-                    n_tokens, 1);
+    const std::array<BufferRange, 7> bufs{a.q, a.k, a.v, a.inv_freq, a.step, a.k_cache, a.v_cache};
+    return dispatch("rope", spec, bufs, &pc, push_size(pc), ceil_div(items, cfg_.elem_wg),
+                    a.n_tokens, 1);
 }
 
 Status OpRecorder::attention(const AttentionArgs& a) {

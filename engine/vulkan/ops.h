@@ -106,6 +106,20 @@ public:
     // y[r] = W[r, :] . x (+ bias[r]) (+ y[r] when accumulate): one vector (decode).
     Status matvec(const DeviceTensor& w, BufferRange x, BufferRange y, BufferRange bias,
                   bool accumulate);
+    // Up to three matvec() of one input in one dispatch. Possible when fusable(): the
+    // weights share type, column count and buffer, within one binding's reach.
+    struct MatvecOut {
+        const DeviceTensor* w = nullptr;
+        BufferRange y;
+        BufferRange bias;
+        bool accumulate = false;
+    };
+    Status matvec_multi(std::span<const MatvecOut> outs, BufferRange x);
+    // y[r] = silu(Wgate[r, :] . x) * (Wup[r, :] . x): both halves of the feed-forward
+    // gate in one dispatch (requires fusable({gate, up})).
+    Status matvec_swiglu(const DeviceTensor& gate, const DeviceTensor& up, BufferRange x,
+                         BufferRange y);
+    bool fusable(std::span<const DeviceTensor* const> ws) const;
     // Y[i, r] = W[r, :] . X[i, :] (+ bias[r]) (+ Y[i, r]) for i in [0, n): a batch (prefill).
     Status matmul(const DeviceTensor& w, BufferRange x, uint32_t x_stride, BufferRange y,
                   uint32_t y_stride, uint32_t n, BufferRange bias, bool accumulate);
@@ -122,17 +136,19 @@ public:
     Status rmsnorm(BufferRange x, uint32_t x_stride, BufferRange w, BufferRange y,
                    uint32_t y_stride, uint32_t n_rows, uint32_t n, float eps);
 
-    // Rotates n_heads heads of each of n_tokens rows in place; token t is at position
-    // step.pos + t; inv_freq holds head_dim/2 frequencies.
-    Status rope(BufferRange x, uint32_t x_stride, BufferRange inv_freq, BufferRange step,
-                uint32_t n_tokens, uint32_t n_heads, uint32_t head_dim, bool neox);
-    // As rope, but writes the rotated rows as f16 into cache rows step.pos + t (x unchanged).
-    Status rope_to_cache(BufferRange x, uint32_t x_stride, BufferRange inv_freq, BufferRange step,
-                         BufferRange cache, uint32_t cache_stride, uint32_t n_tokens,
-                         uint32_t n_heads, uint32_t head_dim, bool neox);
-    // cache[step.pos + t, :] = f16(src[t, :]), t in [0, n_tokens).
-    Status kv_store(BufferRange src, uint32_t src_stride, BufferRange cache, uint32_t cache_stride,
-                    BufferRange step, uint32_t n_tokens, uint32_t row_elems);
+    // For the n_tokens rows of a step, token t at position step.pos + t: rotates q in
+    // place, stores rotated k and plain v as f16 into the cache rows of their positions
+    // (see shaders/rope.comp). inv_freq holds head_dim/2 frequencies.
+    struct RopeArgs {
+        BufferRange q, k, v;    // f32 rows: q_stride / kv_stride floats apart
+        BufferRange inv_freq;
+        BufferRange step;
+        BufferRange k_cache, v_cache;  // f16 rows, cache_stride elements apart
+        uint32_t n_tokens = 1, n_head = 1, n_head_kv = 1, head_dim = 0;
+        uint32_t q_stride = 0, kv_stride = 0, cache_stride = 0;
+        bool neox = true;
+    };
+    Status rope(const RopeArgs& a);
 
     // Causal GQA attention of n_tokens queries at positions step.pos + t over cache rows
     // [0, step.pos + n_tokens) (see shaders/attention.comp).

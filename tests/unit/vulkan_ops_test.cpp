@@ -8,6 +8,7 @@
 // reductions), so both code paths are checked on whatever device runs the test.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -350,63 +351,127 @@ std::vector<float> inv_freqs(uint32_t hd, double base) {
     return f;
 }
 
-TEST_F(VulkanOps, RopeNeoxAndNormalInPlaceAndIntoCache) {
+TEST_F(VulkanOps, RopeRotatesQInPlaceAndStoresKVIntoTheCache) {
     const KernelConfig cfg = configs()[0].second;
-    const uint32_t n_tokens = 5, n_heads = 3, hd = 64, xs = n_heads * hd + 4, pos = 1234;
-    const uint32_t n_ctx = pos + n_tokens + 2, cache_stride = n_heads * hd;
+    const uint32_t n_tokens = 5, n_head = 6, n_kv = 2, hd = 64, pos = 1234;
+    const uint32_t q_stride = n_head * hd + 4, kv_stride = n_kv * hd + 8, cache_stride = n_kv * hd;
+    const uint32_t n_ctx = pos + n_tokens + 2;
     const double base = 1e6;
     for (bool neox : {true, false}) {
-        const std::vector<float> x = random_floats(size_t(n_tokens) * xs);
-        auto xb = make(x);
+        const std::vector<float> q = random_floats(size_t(n_tokens) * q_stride);
+        const std::vector<float> k = random_floats(size_t(n_tokens) * kv_stride);
+        const std::vector<float> v = random_floats(size_t(n_tokens) * kv_stride);
+        auto qb = make(q);
+        auto kb = make(k);
+        auto vb = make(v);
         auto fb = make(inv_freqs(hd, base));
         StepParams sp;
         sp.pos = pos;
         auto sb = make(sizeof sp, &sp);
-        auto cb = make(size_t(n_ctx) * cache_stride * 2);
-        run(cfg, [&](OpRecorder& r) -> Status {
-            HEARTH_TRY(r.rope_to_cache(xb->range(), xs, fb->range(), sb->range(), cb->range(),
-                                       cache_stride, n_tokens, n_heads, hd, neox));
-            r.barrier();  // rope_to_cache reads x, which rope then rewrites
-            return r.rope(xb->range(), xs, fb->range(), sb->range(), n_tokens, n_heads, hd, neox);
-        });
-        std::vector<double> want(x.begin(), x.end());
-        for (uint32_t t = 0; t < n_tokens; ++t) rope_ref(want, t * xs, n_heads, hd, neox, pos + t, base);
-        EXPECT_NMSE(read<float>(*xb, want.size()), want, 1e-9,
-                    std::string("rope ") + (neox ? "neox" : "normal"));
+        auto kcb = make(size_t(n_ctx) * cache_stride * 2);
+        auto vcb = make(size_t(n_ctx) * cache_stride * 2);
+        OpRecorder::RopeArgs a;
+        a.q = qb->range();
+        a.k = kb->range();
+        a.v = vb->range();
+        a.inv_freq = fb->range();
+        a.step = sb->range();
+        a.k_cache = kcb->range();
+        a.v_cache = vcb->range();
+        a.n_tokens = n_tokens;
+        a.n_head = n_head;
+        a.n_head_kv = n_kv;
+        a.head_dim = hd;
+        a.q_stride = q_stride;
+        a.kv_stride = kv_stride;
+        a.cache_stride = cache_stride;
+        a.neox = neox;
+        run(cfg, [&](OpRecorder& r) { return r.rope(a); });
 
-        const std::vector<uint16_t> cache = read<uint16_t>(*cb, size_t(n_ctx) * cache_stride);
-        std::vector<float> got;
-        std::vector<double> want_c;
+        const std::string style = neox ? "neox" : "normal";
+        std::vector<double> want_q(q.begin(), q.end()), want_k(k.begin(), k.end());
+        for (uint32_t t = 0; t < n_tokens; ++t) {
+            rope_ref(want_q, t * q_stride, n_head, hd, neox, pos + t, base);
+            rope_ref(want_k, t * kv_stride, n_kv, hd, neox, pos + t, base);
+        }
+        EXPECT_NMSE(read<float>(*qb, want_q.size()), want_q, 1e-9, "rope q " + style);
+
+        const std::vector<uint16_t> kc = read<uint16_t>(*kcb, size_t(n_ctx) * cache_stride);
+        const std::vector<uint16_t> vc = read<uint16_t>(*vcb, size_t(n_ctx) * cache_stride);
+        std::vector<float> got_k;
+        std::vector<double> want_kc;
         for (uint32_t t = 0; t < n_tokens; ++t) {
             for (uint32_t i = 0; i < cache_stride; ++i) {
-                got.push_back(fp16_to_fp32(cache[(pos + t) * cache_stride + i]));
-                want_c.push_back(want[t * xs + i]);
+                got_k.push_back(fp16_to_fp32(kc[(pos + t) * cache_stride + i]));
+                want_kc.push_back(want_k[t * kv_stride + i]);
+                // v is stored exactly as the f16 of the input.
+                ASSERT_EQ(vc[(pos + t) * cache_stride + i], fp32_to_fp16(v[t * kv_stride + i]));
             }
         }
-        EXPECT_NMSE(got, want_c, 1e-6, std::string("rope_to_cache ") + (neox ? "neox" : "normal"));
+        EXPECT_NMSE(got_k, want_kc, 1e-6, "rope k into the f16 cache " + style);
         // Rows outside the step's positions stay untouched.
-        for (uint32_t i = 0; i < cache_stride; ++i) EXPECT_EQ(cache[(pos - 1) * cache_stride + i], 0);
+        for (uint32_t i = 0; i < cache_stride; ++i) {
+            EXPECT_EQ(kc[(pos - 1) * cache_stride + i], 0);
+            EXPECT_EQ(vc[(pos + n_tokens) * cache_stride + i], 0);
+        }
     }
 }
 
-TEST_F(VulkanOps, KvStoreWritesF16RowsAtPosition) {
-    const KernelConfig cfg = configs()[0].second;
-    const uint32_t n_tokens = 4, row = 130, src_stride = 133, pos = 9, n_ctx = 16;
-    const std::vector<float> src = random_floats(size_t(n_tokens) * src_stride);
-    auto srcb = make(src);
-    StepParams sp;
-    sp.pos = pos;
-    auto sb = make(sizeof sp, &sp);
-    auto cb = make(size_t(n_ctx) * row * 2);
-    run(cfg, [&](OpRecorder& r) {
-        return r.kv_store(srcb->range(), src_stride, cb->range(), row, sb->range(), n_tokens, row);
-    });
-    const std::vector<uint16_t> cache = read<uint16_t>(*cb, size_t(n_ctx) * row);
-    for (uint32_t t = 0; t < n_ctx; ++t) {
-        for (uint32_t i = 0; i < row; ++i) {
-            const uint16_t want =
-                (t >= pos && t < pos + n_tokens) ? fp32_to_fp16(src[(t - pos) * src_stride + i]) : 0;
-            ASSERT_EQ(cache[t * row + i], want) << "row " << t << " elem " << i;
+TEST_F(VulkanOps, FusedMatvecsEqualSeparateOnes) {
+    // Three matrices of one type packed in one buffer (as a layer's Wq, Wk, Wv are), and a
+    // gate/up pair: the fused kernels must compute what separate matvecs compute.
+    for (const auto& [cfg_name, cfg] : configs()) {
+        for (GGMLType t : {GGMLType::Q8_0, GGMLType::Q4_K, GGMLType::F16}) {
+            const int64_t K = type_traits(t)->block_elems == 256 ? 512 : 96;
+            const std::array<int64_t, 3> rows = {40, 17, 17};
+            std::vector<Weights> ws;
+            std::vector<uint8_t> packed;
+            std::array<size_t, 3> offsets{};
+            for (size_t i = 0; i < 3; ++i) {
+                ws.push_back(make_weights(t, rows[i], K, false));
+                offsets[i] = packed.size();
+                packed.insert(packed.end(), ws[i].bytes.begin(), ws[i].bytes.end());
+                packed.resize((packed.size() + 255) / 256 * 256, 0);
+            }
+            auto wb = make(packed);
+            std::array<DeviceTensor, 3> dt;
+            for (size_t i = 0; i < 3; ++i)
+                dt[i] = {t, rows[i], K, wb->range(offsets[i], ws[i].bytes.size())};
+            const std::vector<float> x = random_floats(static_cast<size_t>(K));
+            const std::vector<float> bias = random_floats(64);
+            auto xb = make(x);
+            auto bb = make(bias);
+            std::array<std::unique_ptr<Buffer>, 3> ys;
+            for (auto& y : ys) y = make(64 * sizeof(float));
+            auto sw = make(64 * sizeof(float));
+            run(cfg, [&](OpRecorder& r) -> Status {
+                const std::array<const DeviceTensor*, 3> ptrs{&dt[0], &dt[1], &dt[2]};
+                if (!r.fusable(ptrs)) return make_error("packed matrices are not fusable");
+                const std::array<OpRecorder::MatvecOut, 3> outs{
+                    OpRecorder::MatvecOut{&dt[0], ys[0]->range(), bb->range(), false},
+                    OpRecorder::MatvecOut{&dt[1], ys[1]->range(), {}, false},
+                    OpRecorder::MatvecOut{&dt[2], ys[2]->range(), bb->range(), false}};
+                HEARTH_TRY(r.matvec_multi(outs, xb->range()));
+                return r.matvec_swiglu(dt[1], dt[2], xb->range(), sw->range());
+            });
+            std::array<std::vector<double>, 3> want;
+            for (size_t i = 0; i < 3; ++i) {
+                for (int64_t m = 0; m < rows[i]; ++m) {
+                    double s = (i != 1) ? bias[m] : 0.0;
+                    for (int64_t k = 0; k < K; ++k) s += double(ws[i].values[m * K + k]) * x[k];
+                    want[i].push_back(s);
+                }
+                EXPECT_NMSE(read<float>(*ys[i], rows[i]), want[i], 1e-9,
+                            "matvec_multi " + type_label(t) + " #" + std::to_string(i) + " " +
+                                cfg_name);
+            }
+            std::vector<double> want_sw;
+            for (int64_t m = 0; m < rows[1]; ++m) {
+                const double g = want[1][m], u = want[2][m] - bias[m];
+                want_sw.push_back(g / (1.0 + std::exp(-g)) * u);
+            }
+            EXPECT_NMSE(read<float>(*sw, rows[1]), want_sw, 1e-9,
+                        "matvec_swiglu " + type_label(t) + " " + cfg_name);
         }
     }
 }
