@@ -93,13 +93,14 @@ int run_bench(const Args& a) {
     if (!note.empty()) std::fprintf(stderr, "hearth: %s\n", note.c_str());
     const double load_ms = ms_since(t_load);
     const BackendInfo info = (*backend)->info();
-    // Frontiers beyond the model's context are dropped (said on stderr).
+    // A frontier beyond the model's context moves down to the last one that leaves room
+    // for the decode (32768 becomes 32640 on a 32k model); duplicates are dropped.
     const int32_t n_train = m->model->hparams().n_ctx_train;
-    while (!a.no_frontiers && !frontiers.empty() && frontiers.back() + a.decode > n_train) {
-        std::fprintf(stderr, "hearth: frontier %d + %d decode tokens exceeds the model's context %d; skipped\n",
-                     frontiers.back(), a.decode, n_train);
-        frontiers.pop_back();
-    }
+    for (int32_t& f : frontiers) f = std::min(f, n_train - a.decode);
+    frontiers.erase(std::remove_if(frontiers.begin(), frontiers.end(),
+                                   [](int32_t f) { return f < 1; }),
+                    frontiers.end());
+    frontiers.erase(std::unique(frontiers.begin(), frontiers.end()), frontiers.end());
     if (frontiers.empty() && !a.no_frontiers) return fail("no frontier fits the model's context");
     const int32_t n_ctx = std::min(
         n_train, std::max(a.no_frontiers ? 0 : frontiers.back(), 4096) + a.decode + 1);
