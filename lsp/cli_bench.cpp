@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "cli_util.h"
 #include "engine.h"
 #include "sampler.h"
 #include "session.h"
@@ -86,6 +87,7 @@ int run_bench(const Args& a) {
     BackendOptions bo;
     bo.kind = *kind;
     bo.n_threads = a.threads;
+    bo.progress = upload_progress_printer();
     const auto t_load = Clock::now();
     std::string note;
     auto backend = make_backend(m->model, bo, &note);

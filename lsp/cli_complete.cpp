@@ -49,6 +49,7 @@ int run_complete(const Args& a) {
     EngineCompleterOptions opts;
     opts.backend.kind = *kind;
     opts.backend.n_threads = a.threads;
+    opts.backend.progress = upload_progress_printer();
     opts.n_ctx = a.ctx;
     opts.fim_template = a.fim;
     auto c = EngineCompleter::create(std::move(*m), opts);

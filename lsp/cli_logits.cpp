@@ -32,6 +32,7 @@ int run_logits(const Args& a) {
     BackendOptions bo;
     bo.kind = *kind;
     bo.n_threads = a.threads;
+    bo.progress = upload_progress_printer();
     auto backend = make_backend(m->model, bo);
     if (!backend) return fail(backend.error());
     auto session = (*backend)->create_session(static_cast<int32_t>(ids->size()));

@@ -1,6 +1,9 @@
 #include "cli_util.h"
 
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <memory>
 #include <charconv>
 #include <cstring>
 #include <fstream>
@@ -39,6 +42,26 @@ std::string join_ids(const std::vector<int32_t>& ids) {
         s += std::to_string(ids[i]);
     }
     return s;
+}
+
+std::function<void(uint64_t, uint64_t)> upload_progress_printer() {
+    struct State {
+        int last_pct = -1;
+        std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    };
+    auto st = std::make_shared<State>();
+    return [st](uint64_t done, uint64_t total) {
+        if (total < (64ull << 20)) return;
+        const int pct = static_cast<int>(done * 100 / total);
+        if (pct == st->last_pct) return;
+        st->last_pct = pct;
+        std::fprintf(stderr, "\rhearth: uploading weights %3d%% (%.2f of %.2f GiB)", pct,
+                     static_cast<double>(done) / (1 << 30), static_cast<double>(total) / (1 << 30));
+        if (done >= total) {
+            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - st->t0).count();
+            std::fprintf(stderr, " in %.1f s\n", s);
+        }
+    };
 }
 
 Expected<std::string> read_file(const std::string& path) {
