@@ -1,5 +1,7 @@
 #include "cli_util.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -47,6 +49,7 @@ std::string join_ids(const std::vector<int32_t>& ids) {
 std::function<void(uint64_t, uint64_t)> upload_progress_printer() {
     struct State {
         int last_pct = -1;
+        bool tty = isatty(STDERR_FILENO) != 0;
         std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
     };
     auto st = std::make_shared<State>();
@@ -55,6 +58,8 @@ std::function<void(uint64_t, uint64_t)> upload_progress_printer() {
         const int pct = static_cast<int>(done * 100 / total);
         if (pct == st->last_pct) return;
         st->last_pct = pct;
+        // Redrawing in place only makes sense on a terminal; logs get the final line.
+        if (!st->tty && done < total) return;
         std::fprintf(stderr, "\rhearth: uploading weights %3d%% (%.2f of %.2f GiB)", pct,
                      static_cast<double>(done) / (1 << 30), static_cast<double>(total) / (1 << 30));
         if (done >= total) {
