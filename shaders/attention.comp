@@ -62,6 +62,9 @@ void main() {
     const uint chunk = (per_split + BC - 1) / BC * BC;
     const uint kstart = split * chunk;
     const uint kend = min(kstart + chunk, block_end);
+    // Splits past the keys (short contexts leave most of them idle) do nothing at all;
+    // attention_combine reads only the splits below ceil(kv_len / chunk).
+    if (kstart >= kv_len) return;
 
     for (uint idx = tid; idx < BR * D; idx += WG) {
         const uint r = r0 + idx / D;

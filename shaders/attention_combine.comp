@@ -6,6 +6,7 @@
 
 layout(binding = 0, std430) readonly buffer Part { float part[]; };
 layout(binding = 1, std430) writeonly buffer OBuf { float o_out[]; };
+layout(binding = 2, std430) readonly buffer Step { StepParams step; };
 
 layout(push_constant) uniform Push {
     uint n_tokens;
@@ -13,6 +14,7 @@ layout(push_constant) uniform Push {
     uint head_dim;
     uint o_stride;
     uint n_split;
+    uint tile;  // attention.comp's BC: split boundaries are multiples of it
 } pc;
 
 void main() {
@@ -23,18 +25,23 @@ void main() {
     const uint D = pc.head_dim;
     const uint split_stride = pc.n_tokens * pc.n_head * (D + 2);
     const uint base = row * (D + 2);
+    // The splits attention.comp ran: the same chunking of [0, kv_len) it computed.
+    const uint kv_len = step.pos + pc.n_tokens;
+    const uint per_split = (kv_len + pc.n_split - 1) / pc.n_split;
+    const uint chunk = (per_split + pc.tile - 1) / pc.tile * pc.tile;
+    const uint n_active = min(pc.n_split, (kv_len + chunk - 1) / chunk);
 
     float M = NEG_BIG;
-    for (uint s = 0; s < pc.n_split; ++s) M = max(M, part[s * split_stride + base + D]);
+    for (uint s = 0; s < n_active; ++s) M = max(M, part[s * split_stride + base + D]);
     float L = 0.0;
-    for (uint s = 0; s < pc.n_split; ++s) {
+    for (uint s = 0; s < n_active; ++s) {
         const uint b = s * split_stride + base;
         L += exp(part[b + D] - M) * part[b + D + 1];
     }
     const float inv_l = L > 0.0 ? 1.0 / L : 0.0;
     for (uint d = gl_LocalInvocationID.x; d < D; d += WG) {
         float o = 0.0;
-        for (uint s = 0; s < pc.n_split; ++s) {
+        for (uint s = 0; s < n_active; ++s) {
             const uint b = s * split_stride + base;
             o += exp(part[b + D] - M) * part[b + d];
         }

@@ -440,12 +440,17 @@ Status Device::submit(VkCommandBuffer cb, VkFence fence) {
         std::lock_guard<std::mutex> lock(queue_mutex_);
         HEARTH_VK(vkQueueSubmit(queue_, 1, &info, fence));
     }
-    // Generous: a long prefill on a slow device is minutes, a hung device is forever.
-    constexpr uint64_t kTimeoutNs = 600ull * 1000 * 1000 * 1000;
-    VkResult r = vkWaitForFences(device_, 1, &fence, VK_TRUE, kTimeoutNs);
-    if (r == VK_TIMEOUT) return make_error("vulkan: the device did not finish within 600 s");
-    if (r != VK_SUCCESS) return vk_error("vkWaitForFences", r);
-    return Status::success();
+    // Waited for in short slices: a long prefill on a slow device takes minutes, a hung
+    // device forever, and re-checking the fence also survives a missed wake-up (seen as
+    // rare multi-minute stalls on lavapipe under load).
+    constexpr uint64_t kSliceNs = 100ull * 1000 * 1000;
+    constexpr int kSlices = 6000;  // 600 s
+    for (int i = 0; i < kSlices; ++i) {
+        VkResult r = vkWaitForFences(device_, 1, &fence, VK_TRUE, kSliceNs);
+        if (r == VK_SUCCESS) return Status::success();
+        if (r != VK_TIMEOUT) return vk_error("vkWaitForFences", r);
+    }
+    return make_error("vulkan: the device did not finish within 600 s");
 }
 
 Expected<std::unique_ptr<CommandBuffer>> CommandBuffer::create(Device& device) {

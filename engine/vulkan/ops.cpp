@@ -1,7 +1,11 @@
 #include "vulkan/ops.h"
 
+#include "hearth_shader_features.h"
+
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <string>
 
 namespace hearth::vk {
 
@@ -19,6 +23,13 @@ const char* type_suffix(GGMLType type) {
         case GGMLType::Q6_K: return "q6_k";
         default: return nullptr;
     }
+}
+
+bool KernelConfig::coopmat_supported(const Device& device) {
+    const DeviceCaps& c = device.caps();
+    // The NV extension's 16x16x16 f16 fragments, in subgroups of 32.
+    return HEARTH_GLSLC_NV_COOPMAT && c.cooperative_matrix_nv && c.shader_float16 &&
+           c.subgroup_size == 32 && c.max_workgroup_invocations >= 128;
 }
 
 KernelConfig KernelConfig::for_device(const Device& device) {
@@ -56,6 +67,10 @@ KernelConfig KernelConfig::for_device(const Device& device) {
         k.attn_target_groups = 512;
         k.attn_max_splits = 256;
     }
+    // Tensor cores for prefill: opt-in (HEARTH_VULKAN_COOPMAT=1) until the kernel has been
+    // validated on hardware; vulkan_ops_test checks it wherever it is supported.
+    const char* coopmat_env = std::getenv("HEARTH_VULKAN_COOPMAT");
+    k.matmul_coopmat = coopmat_supported(device) && coopmat_env && std::string(coopmat_env) == "1";
     // Workgroup sizes must fit the device (all are powers of two for the tree fallback).
     const uint32_t max_wg = std::max<uint32_t>(32, c.max_workgroup_invocations);
     k.matvec_wg = std::min(k.matvec_wg, max_wg);
@@ -232,10 +247,15 @@ Status OpRecorder::matmul(const DeviceTensor& w, BufferRange x, uint32_t x_strid
         uint32_t M, N, K, x_stride, y_stride, flags;
     } pc{static_cast<uint32_t>(w.rows), n, static_cast<uint32_t>(w.cols), x_stride, y_stride,
          (bias.valid() ? 1u : 0u) | (accumulate ? 2u : 0u)};
+    const std::array<BufferRange, 4> bufs{w.range, x, y, bias.valid() ? bias : y};
+    if (cfg_.matmul_coopmat) {
+        const std::array<uint32_t, 2> spec{128, cfg_.sg_min};
+        return dispatch(std::string("matmul_coopmat_") + type_suffix(w.type), spec, bufs, &pc,
+                        push_size(pc), ceil_div(w.rows, 64), ceil_div(n, 64), 1);
+    }
     const uint32_t wg = (cfg_.matmul_bm / cfg_.matmul_tm) * (cfg_.matmul_bn / cfg_.matmul_tn);
     const std::array<uint32_t, 6> spec{wg,           cfg_.sg_min,  cfg_.matmul_bm,
                                        cfg_.matmul_bn, cfg_.matmul_tm, cfg_.matmul_tn};
-    const std::array<BufferRange, 4> bufs{w.range, x, y, bias.valid() ? bias : y};
     const std::string shader =
         std::string(cfg_.matmul_tiled ? "matmul_" : "matmul_direct_") + type_suffix(w.type);
     return dispatch(shader, spec, bufs, &pc, push_size(pc), ceil_div(w.rows, cfg_.matmul_bm),
@@ -323,10 +343,10 @@ Status OpRecorder::attention(const AttentionArgs& a) {
 
     barrier();
     struct {
-        uint32_t n_tokens, n_head, head_dim, o_stride, n_split;
-    } cpc{a.n_tokens, a.n_head, a.head_dim, a.o_stride, n_split};
+        uint32_t n_tokens, n_head, head_dim, o_stride, n_split, tile;
+    } cpc{a.n_tokens, a.n_head, a.head_dim, a.o_stride, n_split, bc};
     const std::array<uint32_t, 2> cspec{std::min<uint32_t>(cfg_.norm_wg, 128), cfg_.sg_min};
-    const std::array<BufferRange, 2> cbufs{a.partial, a.out};
+    const std::array<BufferRange, 3> cbufs{a.partial, a.out, a.step};
     return dispatch_flat("attention_combine", cspec, cbufs, &cpc, push_size(cpc),
                          static_cast<uint64_t>(a.n_tokens) * a.n_head);
 }

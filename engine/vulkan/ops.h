@@ -50,6 +50,10 @@ struct KernelConfig {
     uint32_t matvec_rows = 2;    // rows per matvec workgroup
     // matmul: BM weight rows x BN tokens per workgroup, TM x TN outputs per invocation;
     // tiled through shared memory (matmul.comp) or direct (matmul_direct.comp, for CPUs).
+    // matmul_coopmat overrides both with tensor cores (matmul_coopmat.comp, 64 x 64 tiles,
+    // f16 inputs) where the device and the build support GL_NV_cooperative_matrix and
+    // HEARTH_VULKAN_COOPMAT=1 asks for it.
+    bool matmul_coopmat = false;
     bool matmul_tiled = true;
     uint32_t matmul_bm = 64;
     uint32_t matmul_bn = 64;
@@ -67,6 +71,8 @@ struct KernelConfig {
     uint32_t max_shared = 32768;
 
     static KernelConfig for_device(const Device& device);
+    // Whether the device and this build can run matmul_coopmat.
+    static bool coopmat_supported(const Device& device);
 };
 
 struct AttentionArgs {

@@ -464,7 +464,7 @@ Expected<std::unique_ptr<Backend>> make_vulkan_backend(std::shared_ptr<const Mod
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     stats.subgroup_size = d.caps().subgroup_size;
     stats.subgroup_arithmetic = shared->config.subgroup;
-    stats.cooperative_matrix = d.caps().cooperative_matrix_nv;
+    stats.cooperative_matrix = shared->config.matmul_coopmat;
     return std::unique_ptr<Backend>(new VulkanBackend(std::move(shared), std::move(stats)));
 }
 

@@ -51,7 +51,7 @@ struct VulkanBackendStats {
     double upload_seconds = 0;  // time to create the backend, upload included
     uint32_t subgroup_size = 0;
     bool subgroup_arithmetic = false;
-    bool cooperative_matrix = false;
+    bool cooperative_matrix = false;  // prefill on tensor cores (f16 inputs)
 };
 // The stats of `backend` if it is a Vulkan backend, else nullptr.
 const VulkanBackendStats* vulkan_backend_stats(const Backend& backend);

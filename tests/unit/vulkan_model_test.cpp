@@ -210,6 +210,11 @@ protected:
         return all;
     }
 
+    // Last-row logits of a prefill vs the same row from the matrix-vector kernel.
+    double tol_last() const {
+        return vulkan_backend_stats(*backend_)->cooperative_matrix ? 5e-3 : 1e-5;
+    }
+
     std::shared_ptr<const Model> model_;
     std::unique_ptr<Backend> backend_;
     std::vector<int32_t> tokens_;
@@ -279,19 +284,21 @@ TEST_F(VulkanSessionTest, PrefillInChunksEqualsOneStepAndDecodeAgrees) {
     ASSERT_TRUE(s->eval(toks, 0, false, last).ok());
     ASSERT_EQ(last.size(), n_vocab_);
     const std::vector<double> whole_last(whole.end() - static_cast<long>(n_vocab_), whole.end());
-    EXPECT_LT(testing::relative_l2(last, whole_last), 1e-5);
+    EXPECT_LT(testing::relative_l2(last, whole_last), tol_last());
     std::vector<float> decoded;
     for (size_t p = 0; p < n; ++p) {
         ASSERT_TRUE(s->eval(toks.subspan(p, 1), static_cast<int32_t>(p), false, part).ok());
         decoded.insert(decoded.end(), part.begin(), part.end());
     }
+    // Tensor-core prefill rounds its inputs to f16; decode does not.
+    const double tol = vulkan_backend_stats(*backend_)->cooperative_matrix ? 5e-3 : 1e-4;
     for (const auto* other : {&chunked, &decoded}) {
         ASSERT_EQ(other->size(), whole.size());
         for (size_t p = 0; p < n; ++p) {
             const std::span<const float> a(whole.data() + p * n_vocab_, n_vocab_);
             const std::span<const float> b(other->data() + p * n_vocab_, n_vocab_);
             std::vector<double> ad(a.begin(), a.end());
-            EXPECT_LT(testing::relative_l2(b, ad), 1e-4) << "position " << p;
+            EXPECT_LT(testing::relative_l2(b, ad), tol) << "position " << p;
         }
     }
 }
@@ -336,13 +343,17 @@ TEST_F(VulkanSessionTest, WeightsSplitAcrossBindingsGiveTheSameLogits) {
     auto a = session(*backend_, 32);
     auto b = session(*split, 32);
     ASSERT_TRUE(a && b);
+    // Split weights also turn off the fused decode kernels, whose arithmetic is the same
+    // up to the compiler's choice of fused multiply-adds.
     std::vector<float> la, lb;
     ASSERT_TRUE(a->eval(toks, 0, true, la).ok());
     ASSERT_TRUE(b->eval(toks, 0, true, lb).ok());
-    EXPECT_EQ(la, lb);
+    std::vector<double> lad(la.begin(), la.end());
+    EXPECT_LT(testing::relative_l2(lb, lad), 1e-6);
     ASSERT_TRUE(a->eval(toks.subspan(0, 1), 20, false, la).ok());
     ASSERT_TRUE(b->eval(toks.subspan(0, 1), 20, false, lb).ok());
-    EXPECT_EQ(la, lb);
+    lad.assign(la.begin(), la.end());
+    EXPECT_LT(testing::relative_l2(lb, lad), 1e-6);
 }
 
 TEST_F(VulkanSessionTest, BadRequestsAreErrors) {

@@ -60,16 +60,24 @@ std::vector<std::pair<std::string, KernelConfig>> configs() {
     const bool native_small = native.matvec_wg <= 32;
     other.matvec_wg = native_small ? 128 : 32;
     other.matvec_rows = native_small ? 1 : 4;
-    other.matmul_tiled = !native.matmul_tiled;
-    other.matmul_bm = other.matmul_tiled ? 32 : 64;
-    other.matmul_bn = other.matmul_tiled ? 32 : 16;
-    other.matmul_tm = other.matmul_tiled ? 4 : 8;
+    // The direct matmul is the CPU devices' kernel; GPUs check a second tiling instead.
+    other.matmul_tiled = true;
+    other.matmul_bm = native_small ? 64 : 32;
+    other.matmul_bn = native_small ? 64 : 32;
+    other.matmul_tm = 4;
     other.matmul_tn = 4;
     other.norm_wg = native_small ? 256 : 64;
     other.elem_wg = native_small ? 256 : 64;
     other.attn_wg = native_small ? 128 : 64;
     other.subgroup = !native.subgroup && env().device->caps().subgroup_arithmetic;
-    return {{"native", native}, {"other", other}};
+    other.matmul_coopmat = false;
+    std::vector<std::pair<std::string, KernelConfig>> out = {{"native", native}, {"other", other}};
+    if (KernelConfig::coopmat_supported(*env().device) != native.matmul_coopmat) {
+        KernelConfig flip = native;  // tensor cores on where they are off, and vice versa
+        flip.matmul_coopmat = !native.matmul_coopmat;
+        out.emplace_back(flip.matmul_coopmat ? "coopmat" : "tiled", flip);
+    }
+    return out;
 }
 
 class VulkanOps : public ::testing::Test {
@@ -275,7 +283,8 @@ TEST_F(VulkanOps, MatmulEveryTypeWithStridesBiasAndResidual) {
                     want[n * ys + m] += s;
                 }
             }
-            EXPECT_NMSE(read<float>(*yb, want.size()), want, 1e-9,
+            // Tensor cores take f16 inputs: about 2^-11 relative error per product.
+            EXPECT_NMSE(read<float>(*yb, want.size()), want, cfg.matmul_coopmat ? 2e-6 : 1e-9,
                         "matmul " + type_label(t) + " K" + std::to_string(K) + " stride " +
                             std::to_string(xs) + " " + cfg_name);
           }
