@@ -7,7 +7,9 @@ extern const SpirvBlob kTable[];
 extern const size_t kTableSize;
 }  // namespace detail
 
-std::span<const SpirvBlob> all() { return {detail::kTable, detail::kTableSize}; }
+std::span<const SpirvBlob> all() {
+    return {detail::kTable, detail::kTableSize};
+}
 
 const SpirvBlob* find(std::string_view name) {
     for (const SpirvBlob& blob : all()) {

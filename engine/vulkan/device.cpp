@@ -9,25 +9,44 @@ namespace hearth::vk {
 
 const char* result_name(VkResult result) {
     switch (result) {
-        case VK_SUCCESS: return "VK_SUCCESS";
-        case VK_NOT_READY: return "VK_NOT_READY";
-        case VK_TIMEOUT: return "VK_TIMEOUT";
-        case VK_INCOMPLETE: return "VK_INCOMPLETE";
-        case VK_ERROR_OUT_OF_HOST_MEMORY: return "VK_ERROR_OUT_OF_HOST_MEMORY";
-        case VK_ERROR_OUT_OF_DEVICE_MEMORY: return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
-        case VK_ERROR_INITIALIZATION_FAILED: return "VK_ERROR_INITIALIZATION_FAILED";
-        case VK_ERROR_DEVICE_LOST: return "VK_ERROR_DEVICE_LOST";
-        case VK_ERROR_MEMORY_MAP_FAILED: return "VK_ERROR_MEMORY_MAP_FAILED";
-        case VK_ERROR_LAYER_NOT_PRESENT: return "VK_ERROR_LAYER_NOT_PRESENT";
-        case VK_ERROR_EXTENSION_NOT_PRESENT: return "VK_ERROR_EXTENSION_NOT_PRESENT";
-        case VK_ERROR_FEATURE_NOT_PRESENT: return "VK_ERROR_FEATURE_NOT_PRESENT";
-        case VK_ERROR_INCOMPATIBLE_DRIVER: return "VK_ERROR_INCOMPATIBLE_DRIVER";
-        case VK_ERROR_TOO_MANY_OBJECTS: return "VK_ERROR_TOO_MANY_OBJECTS";
-        case VK_ERROR_FORMAT_NOT_SUPPORTED: return "VK_ERROR_FORMAT_NOT_SUPPORTED";
-        case VK_ERROR_FRAGMENTED_POOL: return "VK_ERROR_FRAGMENTED_POOL";
-        case VK_ERROR_OUT_OF_POOL_MEMORY: return "VK_ERROR_OUT_OF_POOL_MEMORY";
-        case VK_ERROR_INVALID_SHADER_NV: return "VK_ERROR_INVALID_SHADER_NV";
-        default: return "VK_ERROR_UNKNOWN";
+        case VK_SUCCESS:
+            return "VK_SUCCESS";
+        case VK_NOT_READY:
+            return "VK_NOT_READY";
+        case VK_TIMEOUT:
+            return "VK_TIMEOUT";
+        case VK_INCOMPLETE:
+            return "VK_INCOMPLETE";
+        case VK_ERROR_OUT_OF_HOST_MEMORY:
+            return "VK_ERROR_OUT_OF_HOST_MEMORY";
+        case VK_ERROR_OUT_OF_DEVICE_MEMORY:
+            return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
+        case VK_ERROR_INITIALIZATION_FAILED:
+            return "VK_ERROR_INITIALIZATION_FAILED";
+        case VK_ERROR_DEVICE_LOST:
+            return "VK_ERROR_DEVICE_LOST";
+        case VK_ERROR_MEMORY_MAP_FAILED:
+            return "VK_ERROR_MEMORY_MAP_FAILED";
+        case VK_ERROR_LAYER_NOT_PRESENT:
+            return "VK_ERROR_LAYER_NOT_PRESENT";
+        case VK_ERROR_EXTENSION_NOT_PRESENT:
+            return "VK_ERROR_EXTENSION_NOT_PRESENT";
+        case VK_ERROR_FEATURE_NOT_PRESENT:
+            return "VK_ERROR_FEATURE_NOT_PRESENT";
+        case VK_ERROR_INCOMPATIBLE_DRIVER:
+            return "VK_ERROR_INCOMPATIBLE_DRIVER";
+        case VK_ERROR_TOO_MANY_OBJECTS:
+            return "VK_ERROR_TOO_MANY_OBJECTS";
+        case VK_ERROR_FORMAT_NOT_SUPPORTED:
+            return "VK_ERROR_FORMAT_NOT_SUPPORTED";
+        case VK_ERROR_FRAGMENTED_POOL:
+            return "VK_ERROR_FRAGMENTED_POOL";
+        case VK_ERROR_OUT_OF_POOL_MEMORY:
+            return "VK_ERROR_OUT_OF_POOL_MEMORY";
+        case VK_ERROR_INVALID_SHADER_NV:
+            return "VK_ERROR_INVALID_SHADER_NV";
+        default:
+            return "VK_ERROR_UNKNOWN";
     }
 }
 
@@ -44,22 +63,32 @@ namespace {
 
 const char* type_name(VkPhysicalDeviceType type) {
     switch (type) {
-        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete";
-        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated";
-        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual";
-        case VK_PHYSICAL_DEVICE_TYPE_CPU: return "cpu";
-        default: return "other";
+        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+            return "discrete";
+        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+            return "integrated";
+        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+            return "virtual";
+        case VK_PHYSICAL_DEVICE_TYPE_CPU:
+            return "cpu";
+        default:
+            return "other";
     }
 }
 
 // Lower is preferred.
 int type_rank(VkPhysicalDeviceType type) {
     switch (type) {
-        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
-        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
-        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
-        case VK_PHYSICAL_DEVICE_TYPE_CPU: return 3;
-        default: return 4;
+        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+            return 0;
+        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+            return 1;
+        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+            return 2;
+        case VK_PHYSICAL_DEVICE_TYPE_CPU:
+            return 3;
+        default:
+            return 4;
     }
 }
 
@@ -112,8 +141,9 @@ Expected<VkInstance> create_instance() {
     VkInstance instance = VK_NULL_HANDLE;
     VkResult r = vkCreateInstance(&info, nullptr, &instance);
     if (r != VK_SUCCESS) {
-        return make_error(std::string("vulkan: no Vulkan driver could be loaded (vkCreateInstance: ") +
-                          result_name(r) + ")");
+        return make_error(
+            std::string("vulkan: no Vulkan driver could be loaded (vkCreateInstance: ") +
+            result_name(r) + ")");
     }
     return instance;
 }
@@ -313,8 +343,8 @@ Expected<std::unique_ptr<Device>> Device::create(const DeviceOptions& options) {
                               std::to_string(pds->size()) + " present");
         const Probe& p = probes[static_cast<size_t>(want)];
         if (!p.usable)
-            return make_error("vulkan: device " + std::to_string(want) + " (" +
-                              p.props.deviceName + ") " + p.reason);
+            return make_error("vulkan: device " + std::to_string(want) + " (" + p.props.deviceName +
+                              ") " + p.reason);
         chosen = want;
     } else {
         for (size_t i = 0; i < probes.size(); ++i) {
@@ -346,9 +376,10 @@ Expected<std::unique_ptr<Device>> Device::create(const DeviceOptions& options) {
     c.subgroup_size = p.p11.subgroupSize;
     c.min_subgroup_size = p.has_sg_ctrl && p.sg_ctrl.minSubgroupSize > 0 ? p.sg_ctrl.minSubgroupSize
                                                                          : p.p11.subgroupSize;
-    c.subgroup_arithmetic = (p.p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-                            (p.p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
-                            (p.p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+    c.subgroup_arithmetic =
+        (p.p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+        (p.p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
+        (p.p11.subgroupSupportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
     const VkPhysicalDeviceLimits& lim = p.props.limits;
     c.max_shared_memory = lim.maxComputeSharedMemorySize;
     c.max_workgroup_invocations = lim.maxComputeWorkGroupInvocations;
@@ -412,7 +443,9 @@ Device::~Device() {
     if (instance_) vkDestroyInstance(instance_, nullptr);
 }
 
-uint64_t Device::device_local_heap_bytes() const { return largest_device_local_heap(mem_props_); }
+uint64_t Device::device_local_heap_bytes() const {
+    return largest_device_local_heap(mem_props_);
+}
 
 uint64_t Device::device_local_budget_bytes() const {
     if (!has_memory_budget_) return device_local_heap_bytes();
@@ -423,7 +456,8 @@ uint64_t Device::device_local_budget_bytes() const {
     vkGetPhysicalDeviceMemoryProperties2(physical_, &mp2);
     uint64_t best = 0;
     for (uint32_t i = 0; i < mp2.memoryProperties.memoryHeapCount; ++i) {
-        if (!(mp2.memoryProperties.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
+        if (!(mp2.memoryProperties.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT))
+            continue;
         const uint64_t free_bytes = budget.heapBudget[i] > budget.heapUsage[i]
                                         ? budget.heapBudget[i] - budget.heapUsage[i]
                                         : 0;

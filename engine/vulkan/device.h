@@ -54,8 +54,8 @@ struct DeviceCaps {
     uint32_t vendor_id = 0;
     uint32_t api_version = 0;
 
-    uint32_t subgroup_size = 0;      // default subgroup size
-    uint32_t min_subgroup_size = 0;  // smallest size a compute workgroup may run with
+    uint32_t subgroup_size = 0;        // default subgroup size
+    uint32_t min_subgroup_size = 0;    // smallest size a compute workgroup may run with
     bool subgroup_arithmetic = false;  // subgroupAdd/Max in compute shaders
 
     uint32_t max_shared_memory = 0;
@@ -77,7 +77,7 @@ struct DeviceCaps {
 };
 
 class Device {
-public:
+  public:
     static Expected<std::unique_ptr<Device>> create(const DeviceOptions& options = {});
     ~Device();
     Device(const Device&) = delete;
@@ -103,7 +103,7 @@ public:
     // every session of the device, so submissions are serialised here.
     Status submit(VkCommandBuffer cb, VkFence fence);
 
-private:
+  private:
     Device() = default;
 
     VkInstance instance_ = VK_NULL_HANDLE;
@@ -123,7 +123,7 @@ private:
 // A command pool with one primary command buffer and a fence. Recorded either once and
 // submitted many times (the decode step) or re-recorded per use (uploads, prefill).
 class CommandBuffer {
-public:
+  public:
     static Expected<std::unique_ptr<CommandBuffer>> create(Device& device);
     ~CommandBuffer();
     CommandBuffer(const CommandBuffer&) = delete;
@@ -136,7 +136,7 @@ public:
     Status submit_and_wait();
     VkCommandBuffer handle() const { return cb_; }
 
-private:
+  private:
     explicit CommandBuffer(Device& device) : device_(device) {}
 
     Device& device_;
@@ -153,9 +153,9 @@ Error vk_error(const std::string& what, VkResult result);
 }  // namespace hearth::vk
 
 // Evaluates a Vulkan call; on failure returns an Error naming the call and the result.
-#define HEARTH_VK(call)                                                         \
-    do {                                                                        \
-        VkResult hearth_vk_result_ = (call);                                    \
-        if (hearth_vk_result_ != VK_SUCCESS)                                    \
-            return ::hearth::vk::vk_error(#call, hearth_vk_result_);            \
+#define HEARTH_VK(call)                                              \
+    do {                                                             \
+        VkResult hearth_vk_result_ = (call);                         \
+        if (hearth_vk_result_ != VK_SUCCESS)                         \
+            return ::hearth::vk::vk_error(#call, hearth_vk_result_); \
     } while (0)

@@ -12,13 +12,15 @@ namespace hearth::vk {
 namespace {
 
 // Offset alignment of tensors inside the weight buffers: at least the device's storage
-// buffer offset alignment, and 256 so that row parts (multiples of 256 rows of an even
-// number of bytes) stay aligned too.
+// buffer offset alignment, and 256 so that fused kernels can address neighbouring
+// matrices of one binding in 16-byte units.
 uint64_t weight_alignment(const Device& device) {
     return std::max<uint64_t>(256, device.caps().min_storage_offset_alignment);
 }
 
-uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+uint64_t align_up(uint64_t v, uint64_t a) {
+    return (v + a - 1) / a * a;
+}
 
 // Where one tensor goes: buffer index and offset.
 struct Slot {
@@ -30,11 +32,12 @@ struct Slot {
 
 // Assigns tensors to buffers of at most `capacity` bytes, in order.
 class Packer {
-public:
+  public:
     Packer(uint64_t alignment, uint64_t capacity) : align_(alignment), capacity_(capacity) {}
 
     size_t add(const void* data, uint64_t bytes) {
-        if (sizes_.empty() || align_up(sizes_.back(), align_) + bytes > capacity_) sizes_.push_back(0);
+        if (sizes_.empty() || align_up(sizes_.back(), align_) + bytes > capacity_)
+            sizes_.push_back(0);
         Slot s;
         s.data = static_cast<const uint8_t*>(data);
         s.bytes = bytes;
@@ -52,7 +55,7 @@ public:
         return t;
     }
 
-private:
+  private:
     uint64_t align_;
     uint64_t capacity_;
     std::vector<uint64_t> sizes_;
@@ -82,10 +85,12 @@ Expected<std::unique_ptr<DeviceModel>> DeviceModel::upload(Device& device, const
     }
     // Few large buffers; a cap keeps any one allocation reasonable for the driver.
     uint64_t capacity = std::max<uint64_t>(1ull << 30, align_up(largest, align));
-    if (caps.max_allocation_size > 0) capacity = std::min<uint64_t>(capacity, caps.max_allocation_size);
+    if (caps.max_allocation_size > 0)
+        capacity = std::min<uint64_t>(capacity, caps.max_allocation_size);
     if (largest > capacity)
         return make_error("vulkan: a weight tensor of " + format_bytes(largest) +
-                          " exceeds the device's largest allocation (" + format_bytes(capacity) + ")");
+                          " exceeds the device's largest allocation (" + format_bytes(capacity) +
+                          ")");
 
     const uint64_t max_binding =
         options.max_binding_bytes > 0
@@ -142,8 +147,9 @@ Expected<std::unique_ptr<DeviceModel>> DeviceModel::upload(Device& device, const
             std::pow(static_cast<double>(hp.rope_theta), -2.0 * double(p) / double(hp.head_dim)));
     const size_t freq_slot = packer.add(inv_freq.data(), inv_freq.size() * sizeof(float));
 
-    HEARTH_TRY(check_device_memory(device, packer.total(), "the weights of " +
-                                                               std::string(model.name().empty() ? "the model" : model.name())));
+    HEARTH_TRY(check_device_memory(
+        device, packer.total(),
+        "the weights of " + std::string(model.name().empty() ? "the model" : model.name())));
 
     for (size_t i = 0; i < packer.sizes().size(); ++i) {
         auto buf = Buffer::create(device, packer.sizes()[i], MemoryKind::DeviceLocal,
@@ -330,7 +336,8 @@ Status record_forward(OpRecorder& rec, const DeviceModel& model, const ForwardBu
     }
 
     switch (mode) {
-        case LogitsMode::None: break;
+        case LogitsMode::None:
+            break;
         case LogitsMode::All:
             HEARTH_TRY(rec.rmsnorm(b.x, E, model.output_norm(), b.h, E, T, E, hp.rms_eps));
             rec.barrier();
@@ -341,9 +348,9 @@ Status record_forward(OpRecorder& rec, const DeviceModel& model, const ForwardBu
             if (T > 1) {
                 // Copy rather than bind at an offset: row offsets need not meet the
                 // device's binding alignment.
-                rec.copy(b.x.sub(static_cast<uint64_t>(T - 1) * E * sizeof(float),
-                                 E * sizeof(float)),
-                         b.last);
+                rec.copy(
+                    b.x.sub(static_cast<uint64_t>(T - 1) * E * sizeof(float), E * sizeof(float)),
+                    b.last);
                 rec.barrier();
                 last = b.last;
             }

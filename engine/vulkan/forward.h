@@ -42,10 +42,10 @@ struct DeviceWeight {
 };
 
 struct DeviceLayer {
-    BufferRange attn_norm;            // (n_embd) f32
+    BufferRange attn_norm;  // (n_embd) f32
     DeviceWeight wq, wk, wv, wo;
-    BufferRange bq, bk, bv;           // f32, invalid when the model has no QKV bias
-    BufferRange ffn_norm;             // (n_embd) f32
+    BufferRange bq, bk, bv;  // f32, invalid when the model has no QKV bias
+    BufferRange ffn_norm;    // (n_embd) f32
     DeviceWeight w_gate, w_up, w_down;
 };
 
@@ -58,7 +58,7 @@ struct UploadOptions {
 
 // The weights of one Model in device-local memory, packed into a few large buffers.
 class DeviceModel {
-public:
+  public:
     // Checks that the weights fit the device, then uploads them (staged unless the device
     // memory is host-mapped).
     static Expected<std::unique_ptr<DeviceModel>> upload(Device& device, const Model& model,
@@ -76,7 +76,7 @@ public:
     // Matrices split into more than one row part.
     uint32_t split_matrices() const { return split_matrices_; }
 
-private:
+  private:
     DeviceModel() = default;
 
     Hparams hp_;
@@ -97,19 +97,19 @@ struct ForwardBuffers {
     uint32_t n_batch = 0;
     uint32_t n_logit_rows = 0;
     uint32_t n_ctx = 0;
-    BufferRange ids;      // int32 [n_batch]       token ids of the step (device copy)
-    BufferRange step;     // StepParams            (device copy)
-    BufferRange x;        // [n_batch][n_embd]     residual stream
-    BufferRange h;        // [n_batch][n_embd]     normed input of a block
-    BufferRange q;        // [n_batch][q_dim]
-    BufferRange k;        // [n_batch][kv_dim]
-    BufferRange v;        // [n_batch][kv_dim]
-    BufferRange attn;     // [n_batch][q_dim]
-    BufferRange gate;     // [n_batch][n_ff]
-    BufferRange up;       // [n_batch][n_ff]
-    BufferRange last;     // [n_embd]              the last token's residual row
-    BufferRange logits;   // [n_logit_rows][n_vocab]
-    BufferRange partial;  // split-K attention scratch
+    BufferRange ids;                   // int32 [n_batch]       token ids of the step (device copy)
+    BufferRange step;                  // StepParams            (device copy)
+    BufferRange x;                     // [n_batch][n_embd]     residual stream
+    BufferRange h;                     // [n_batch][n_embd]     normed input of a block
+    BufferRange q;                     // [n_batch][q_dim]
+    BufferRange k;                     // [n_batch][kv_dim]
+    BufferRange v;                     // [n_batch][kv_dim]
+    BufferRange attn;                  // [n_batch][q_dim]
+    BufferRange gate;                  // [n_batch][n_ff]
+    BufferRange up;                    // [n_batch][n_ff]
+    BufferRange last;                  // [n_embd]              the last token's residual row
+    BufferRange logits;                // [n_logit_rows][n_vocab]
+    BufferRange partial;               // split-K attention scratch
     std::vector<BufferRange> k_cache;  // per layer: [n_ctx][kv_dim] f16
     std::vector<BufferRange> v_cache;
 };

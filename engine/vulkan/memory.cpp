@@ -50,8 +50,8 @@ int find_memory_type(const VkPhysicalDeviceMemoryProperties& mp, uint32_t bits,
 
 }  // namespace
 
-Expected<std::unique_ptr<Buffer>> Buffer::create(Device& device, VkDeviceSize size,
-                                                 MemoryKind kind, const std::string& what) {
+Expected<std::unique_ptr<Buffer>> Buffer::create(Device& device, VkDeviceSize size, MemoryKind kind,
+                                                 const std::string& what) {
     if (size == 0) size = 4;  // zero-sized buffers are invalid; a placeholder binding is not
     const DeviceCaps& caps = device.caps();
     if (caps.max_allocation_size > 0 && size > caps.max_allocation_size) {
@@ -80,15 +80,14 @@ Expected<std::unique_ptr<Buffer>> Buffer::create(Device& device, VkDeviceSize si
             if (type < 0) type = find_memory_type(mp, req.memoryTypeBits, 0, 0);
             break;
         case MemoryKind::Upload:
-            type = find_memory_type(mp, req.memoryTypeBits,
-                                    VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
-                                        VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
-                                    0);
+            type = find_memory_type(
+                mp, req.memoryTypeBits,
+                VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0);
             break;
         case MemoryKind::Readback:
-            type = find_memory_type(mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
-                                    VK_MEMORY_PROPERTY_HOST_CACHED_BIT |
-                                        VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+            type = find_memory_type(
+                mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
+                VK_MEMORY_PROPERTY_HOST_CACHED_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
             break;
     }
     if (type < 0) return make_error("vulkan: no memory type for " + what);
@@ -180,7 +179,8 @@ Status Uploader::upload(const void* src, size_t n, const Buffer& dst, VkDeviceSi
     size_t left = n;
     while (left > 0) {
         if (used_ == staging_->size()) HEARTH_TRY(flush_batch());
-        const size_t take = static_cast<size_t>(std::min<VkDeviceSize>(left, staging_->size() - used_));
+        const size_t take =
+            static_cast<size_t>(std::min<VkDeviceSize>(left, staging_->size() - used_));
         if (recording_ == VK_NULL_HANDLE) {
             auto cb = cmd_->begin(true);
             if (!cb) return cb.error();
@@ -214,8 +214,8 @@ Status Uploader::flush_batch() {
     barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                             VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     vkCmdPipelineBarrier(recording_, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1,
-                         &barrier, 0, nullptr, 0, nullptr);
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
+                         1, &barrier, 0, nullptr, 0, nullptr);
     HEARTH_TRY(cmd_->end());
     HEARTH_TRY(cmd_->submit_and_wait());
     recording_ = VK_NULL_HANDLE;
@@ -226,7 +226,9 @@ Status Uploader::flush_batch() {
     return Status::success();
 }
 
-Status Uploader::finish() { return flush_batch(); }
+Status Uploader::finish() {
+    return flush_batch();
+}
 
 Status download(Device& device, const Buffer& src, VkDeviceSize offset, size_t n, void* dst) {
     if (offset + n > src.size())
@@ -243,8 +245,8 @@ Status download(Device& device, const Buffer& src, VkDeviceSize offset, size_t n
         VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
         barrier.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-        vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_HOST_BIT,
-                             0, 1, &barrier, 0, nullptr, 0, nullptr);
+        vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0,
+                             1, &barrier, 0, nullptr, 0, nullptr);
         HEARTH_TRY((*cmd)->end());
         HEARTH_TRY((*cmd)->submit_and_wait());
         HEARTH_TRY(const_cast<Buffer&>(src).invalidate(offset, n));
@@ -262,8 +264,8 @@ Status download(Device& device, const Buffer& src, VkDeviceSize offset, size_t n
         VkMemoryBarrier before{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         before.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
         before.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
-        vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                             0, 1, &before, 0, nullptr, 0, nullptr);
+        vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+                             VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, nullptr, 0, nullptr);
         VkBufferCopy copy{offset + done, 0, take};
         vkCmdCopyBuffer(*cb, src.handle(), (*staging)->handle(), 1, &copy);
         VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};

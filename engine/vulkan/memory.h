@@ -36,7 +36,7 @@ struct BufferRange {
 };
 
 class Buffer {
-public:
+  public:
     // `what` names the buffer in error messages ("weights", "KV cache").
     static Expected<std::unique_ptr<Buffer>> create(Device& device, VkDeviceSize size,
                                                     MemoryKind kind, const std::string& what);
@@ -47,7 +47,9 @@ public:
     VkBuffer handle() const { return buffer_; }
     VkDeviceSize size() const { return size_; }
     BufferRange range() const { return {buffer_, 0, size_}; }
-    BufferRange range(VkDeviceSize offset, VkDeviceSize size) const { return {buffer_, offset, size}; }
+    BufferRange range(VkDeviceSize offset, VkDeviceSize size) const {
+        return {buffer_, offset, size};
+    }
 
     // Host pointer to the whole buffer, or nullptr when its memory is not host-visible.
     uint8_t* mapped() const { return mapped_; }
@@ -56,7 +58,7 @@ public:
     Status flush(VkDeviceSize offset, VkDeviceSize size);
     Status invalidate(VkDeviceSize offset, VkDeviceSize size);
 
-private:
+  private:
     explicit Buffer(Device& device) : device_(device) {}
 
     Device& device_;
@@ -79,7 +81,7 @@ std::string format_bytes(uint64_t bytes);
 // copies until the staging buffer is full. Buffers that are host-mapped (unified memory)
 // are written directly.
 class Uploader {
-public:
+  public:
     using Progress = std::function<void(uint64_t done, uint64_t total)>;
 
     static Expected<std::unique_ptr<Uploader>> create(Device& device,
@@ -91,7 +93,7 @@ public:
     // Waits until everything queued so far is on the device.
     Status finish();
 
-private:
+  private:
     Uploader(Device& device) : device_(device) {}
     Status flush_batch();
 

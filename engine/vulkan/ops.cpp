@@ -1,27 +1,38 @@
 #include "vulkan/ops.h"
 
-#include "hearth_shader_features.h"
-
 #include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <string>
 
+#include "hearth_shader_features.h"
+
 namespace hearth::vk {
 
-bool vulkan_supports_type(GGMLType type) { return type_suffix(type) != nullptr; }
+bool vulkan_supports_type(GGMLType type) {
+    return type_suffix(type) != nullptr;
+}
 
 const char* type_suffix(GGMLType type) {
     switch (type) {
-        case GGMLType::F32: return "f32";
-        case GGMLType::F16: return "f16";
-        case GGMLType::BF16: return "bf16";
-        case GGMLType::Q8_0: return "q8_0";
-        case GGMLType::Q4_0: return "q4_0";
-        case GGMLType::Q4_K: return "q4_k";
-        case GGMLType::Q5_K: return "q5_k";
-        case GGMLType::Q6_K: return "q6_k";
-        default: return nullptr;
+        case GGMLType::F32:
+            return "f32";
+        case GGMLType::F16:
+            return "f16";
+        case GGMLType::BF16:
+            return "bf16";
+        case GGMLType::Q8_0:
+            return "q8_0";
+        case GGMLType::Q4_0:
+            return "q4_0";
+        case GGMLType::Q4_K:
+            return "q4_k";
+        case GGMLType::Q5_K:
+            return "q5_k";
+        case GGMLType::Q6_K:
+            return "q6_k";
+        default:
+            return nullptr;
     }
 }
 
@@ -91,8 +102,8 @@ void OpRecorder::barrier() {
     b.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                       VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1,
-                         &b, 0, nullptr, 0, nullptr);
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
+                         1, &b, 0, nullptr, 0, nullptr);
 }
 
 void OpRecorder::copy(BufferRange src, BufferRange dst) {
@@ -139,7 +150,9 @@ uint32_t push_size(const T&) {
     return static_cast<uint32_t>(sizeof(T));
 }
 
-uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
+uint32_t ceil_div(uint64_t a, uint64_t b) {
+    return static_cast<uint32_t>((a + b - 1) / b);
+}
 
 Status check_weight(const DeviceTensor& w, const char* op) {
     if (!vulkan_supports_type(w.type))
@@ -231,8 +244,8 @@ Status OpRecorder::matvec_swiglu(const DeviceTensor& gate, const DeviceTensor& u
                   {static_cast<uint32_t>(gate.rows), 0, 0},
                   {static_cast<uint32_t>(gate.range.offset - lo),
                    static_cast<uint32_t>(up.range.offset - lo), 0}};
-    const std::array<BufferRange, 8> bufs{BufferRange{gate.range.buffer, lo, hi - lo}, x, y, y, y,
-                                          y, y, y};
+    const std::array<BufferRange, 8> bufs{
+        BufferRange{gate.range.buffer, lo, hi - lo}, x, y, y, y, y, y, y};
     const std::string shader =
         std::string("matvec_swiglu_") + type_suffix(gate.type) + (cfg_.subgroup ? "_sg" : "");
     const std::array<uint32_t, 3> spec{cfg_.matvec_wg, cfg_.sg_min, cfg_.matvec_rows};
@@ -245,7 +258,11 @@ Status OpRecorder::matmul(const DeviceTensor& w, BufferRange x, uint32_t x_strid
     HEARTH_TRY(check_weight(w, "matmul"));
     struct {
         uint32_t M, N, K, x_stride, y_stride, flags;
-    } pc{static_cast<uint32_t>(w.rows), n, static_cast<uint32_t>(w.cols), x_stride, y_stride,
+    } pc{static_cast<uint32_t>(w.rows),
+         n,
+         static_cast<uint32_t>(w.cols),
+         x_stride,
+         y_stride,
          (bias.valid() ? 1u : 0u) | (accumulate ? 2u : 0u)};
     const std::array<BufferRange, 4> bufs{w.range, x, y, bias.valid() ? bias : y};
     if (cfg_.matmul_coopmat) {
@@ -254,8 +271,8 @@ Status OpRecorder::matmul(const DeviceTensor& w, BufferRange x, uint32_t x_strid
                         push_size(pc), ceil_div(w.rows, 64), ceil_div(n, 64), 1);
     }
     const uint32_t wg = (cfg_.matmul_bm / cfg_.matmul_tm) * (cfg_.matmul_bn / cfg_.matmul_tn);
-    const std::array<uint32_t, 6> spec{wg,           cfg_.sg_min,  cfg_.matmul_bm,
-                                       cfg_.matmul_bn, cfg_.matmul_tm, cfg_.matmul_tn};
+    const std::array<uint32_t, 6> spec{
+        wg, cfg_.sg_min, cfg_.matmul_bm, cfg_.matmul_bn, cfg_.matmul_tm, cfg_.matmul_tn};
     const std::string shader =
         std::string(cfg_.matmul_tiled ? "matmul_" : "matmul_direct_") + type_suffix(w.type);
     return dispatch(shader, spec, bufs, &pc, push_size(pc), ceil_div(w.rows, cfg_.matmul_bm),
@@ -289,16 +306,16 @@ Status OpRecorder::rmsnorm(BufferRange x, uint32_t x_stride, BufferRange w, Buff
     } pc{n, x_stride, y_stride, eps};
     const std::array<uint32_t, 2> spec{cfg_.norm_wg, cfg_.sg_min};
     const std::array<BufferRange, 3> bufs{x, w, y};
-    return dispatch(cfg_.subgroup ? "rmsnorm_sg" : "rmsnorm", spec, bufs, &pc, push_size(pc), n_rows,
-                    1, 1);
+    return dispatch(cfg_.subgroup ? "rmsnorm_sg" : "rmsnorm", spec, bufs, &pc, push_size(pc),
+                    n_rows, 1, 1);
 }
 
 Status OpRecorder::rope(const RopeArgs& a) {
     if (a.head_dim == 0 || a.head_dim % 2 != 0) return make_error("vulkan: rope: odd head_dim");
     struct {
         uint32_t n_head, n_head_kv, head_dim, neox, q_stride, kv_stride, cache_stride;
-    } pc{a.n_head, a.n_head_kv, a.head_dim, a.neox ? 1u : 0u, a.q_stride, a.kv_stride,
-         a.cache_stride};
+    } pc{a.n_head,   a.n_head_kv, a.head_dim,    a.neox ? 1u : 0u,
+         a.q_stride, a.kv_stride, a.cache_stride};
     const uint64_t items = static_cast<uint64_t>(a.n_head) * a.head_dim / 2 +
                            static_cast<uint64_t>(a.n_head_kv) * a.head_dim * 3 / 2;
     const std::array<uint32_t, 2> spec{cfg_.elem_wg, cfg_.sg_min};
@@ -332,8 +349,9 @@ Status OpRecorder::attention(const AttentionArgs& a) {
     } pc{a.n_tokens, a.n_head, a.n_head_kv, a.q_stride, a.o_stride, a.kv_stride, n_split, a.scale};
     const std::array<uint32_t, 5> spec{cfg_.attn_wg, cfg_.sg_min, a.head_dim, br, bc};
     const BufferRange part = n_split > 1 ? a.partial : a.out;
-    if (n_split > 1 && (!part.valid() || part.size < 4 * attention_partial_floats(a.n_tokens, a.n_head,
-                                                                                 a.head_dim, n_split)))
+    if (n_split > 1 &&
+        (!part.valid() ||
+         part.size < 4 * attention_partial_floats(a.n_tokens, a.n_head, a.head_dim, n_split)))
         return make_error("vulkan: attention: split-K scratch buffer too small");
     const std::array<BufferRange, 6> bufs{a.q, a.k_cache, a.v_cache, a.out, a.step, part};
     HEARTH_TRY(dispatch("attention", spec, bufs, &pc, push_size(pc),

@@ -44,10 +44,10 @@ const char* type_suffix(GGMLType type);
 
 // Workgroup shapes and variant choices for one device.
 struct KernelConfig {
-    uint32_t sg_min = 8;         // specialisation constant 1 of every kernel
-    bool subgroup = false;       // use the *_sg variants (subgroup arithmetic)
+    uint32_t sg_min = 8;    // specialisation constant 1 of every kernel
+    bool subgroup = false;  // use the *_sg variants (subgroup arithmetic)
     uint32_t matvec_wg = 64;
-    uint32_t matvec_rows = 2;    // rows per matvec workgroup
+    uint32_t matvec_rows = 2;  // rows per matvec workgroup
     // matmul: BM weight rows x BN tokens per workgroup, TM x TN outputs per invocation;
     // tiled through shared memory (matmul.comp) or direct (matmul_direct.comp, for CPUs).
     // matmul_coopmat overrides both with tensor cores (matmul_coopmat.comp, 64 x 64 tiles,
@@ -59,11 +59,11 @@ struct KernelConfig {
     uint32_t matmul_bn = 64;
     uint32_t matmul_tm = 4;
     uint32_t matmul_tn = 4;
-    uint32_t norm_wg = 64;       // rmsnorm, attention_combine
-    uint32_t elem_wg = 64;       // element-wise kernels
+    uint32_t norm_wg = 64;  // rmsnorm, attention_combine
+    uint32_t elem_wg = 64;  // element-wise kernels
     uint32_t attn_wg = 64;
-    uint32_t attn_bc = 32;       // keys per attention tile
-    uint32_t attn_br = 16;       // rows per attention workgroup in prefill
+    uint32_t attn_bc = 32;  // keys per attention tile
+    uint32_t attn_br = 16;  // rows per attention workgroup in prefill
     // Split-K: attention is split over keys until about this many workgroups run (decode
     // has only n_head_kv row blocks), at most attn_max_splits ways.
     uint32_t attn_target_groups = 4;
@@ -79,9 +79,10 @@ struct AttentionArgs {
     BufferRange q;        // [n_tokens][q_stride] f32, head h at h * head_dim
     BufferRange k_cache;  // [n_ctx][kv_stride] f16 of one layer
     BufferRange v_cache;
-    BufferRange out;      // [n_tokens][o_stride] f32
-    BufferRange step;     // StepParams
-    BufferRange partial;  // split-K scratch, attention_partial_floats() floats; unused if n_split == 1
+    BufferRange out;   // [n_tokens][o_stride] f32
+    BufferRange step;  // StepParams
+    BufferRange
+        partial;  // split-K scratch, attention_partial_floats() floats; unused if n_split == 1
     uint32_t n_tokens = 1;
     uint32_t n_head = 1;
     uint32_t n_head_kv = 1;
@@ -99,7 +100,7 @@ uint64_t attention_partial_floats(uint32_t n_tokens, uint32_t n_head, uint32_t h
                                   uint32_t n_split);
 
 class OpRecorder {
-public:
+  public:
     OpRecorder(PipelineCache& pipelines, DescriptorArena& arena, const KernelConfig& config,
                VkCommandBuffer cb)
         : pipelines_(pipelines), arena_(arena), cfg_(config), cb_(cb) {}
@@ -146,7 +147,7 @@ public:
     // place, stores rotated k and plain v as f16 into the cache rows of their positions
     // (see shaders/rope.comp). inv_freq holds head_dim/2 frequencies.
     struct RopeArgs {
-        BufferRange q, k, v;    // f32 rows: q_stride / kv_stride floats apart
+        BufferRange q, k, v;  // f32 rows: q_stride / kv_stride floats apart
         BufferRange inv_freq;
         BufferRange step;
         BufferRange k_cache, v_cache;  // f16 rows, cache_stride elements apart
@@ -168,7 +169,7 @@ public:
     // Copies bytes between buffers (transfer).
     void copy(BufferRange src, BufferRange dst);
 
-private:
+  private:
     Status dispatch(std::string_view shader, std::span<const uint32_t> spec,
                     std::span<const BufferRange> buffers, const void* push, uint32_t push_bytes,
                     uint32_t groups_x, uint32_t groups_y, uint32_t groups_z);

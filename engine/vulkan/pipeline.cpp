@@ -23,7 +23,8 @@ PipelineCache::~PipelineCache() {
 Expected<VkShaderModule> PipelineCache::module(std::string_view shader) {
     if (auto it = modules_.find(shader); it != modules_.end()) return it->second;
     const shaders::SpirvBlob* blob = shaders::find(shader);
-    if (!blob) return make_error("vulkan: no shader variant '" + std::string(shader) + "' in this build");
+    if (!blob)
+        return make_error("vulkan: no shader variant '" + std::string(shader) + "' in this build");
     VkShaderModuleCreateInfo info{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
     info.codeSize = blob->word_count * sizeof(uint32_t);
     info.pCode = blob->words;
@@ -60,7 +61,8 @@ Expected<const Pipeline*> PipelineCache::get(std::string_view shader, uint32_t n
     if (auto it = pipelines_.find(key); it != pipelines_.end()) return it->second.get();
 
     if (push_bytes > device_.caps().max_push_constants)
-        return make_error("vulkan: " + std::string(shader) + " needs " + std::to_string(push_bytes) +
+        return make_error("vulkan: " + std::string(shader) + " needs " +
+                          std::to_string(push_bytes) +
                           " bytes of push constants, the device allows " +
                           std::to_string(device_.caps().max_push_constants));
     auto mod = module(shader);

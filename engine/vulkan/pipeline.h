@@ -36,7 +36,7 @@ struct Pipeline {
 };
 
 class PipelineCache {
-public:
+  public:
     explicit PipelineCache(Device& device);
     ~PipelineCache();
     PipelineCache(const PipelineCache&) = delete;
@@ -50,7 +50,7 @@ public:
     Device& device() const { return device_; }
     size_t size() const { return pipelines_.size(); }
 
-private:
+  private:
     Expected<VkShaderModule> module(std::string_view shader);
     Expected<VkDescriptorSetLayout> set_layout(uint32_t n_buffers);
 
@@ -67,7 +67,7 @@ private:
 // recorded command buffer keeps its arena alive as long as it may be replayed, so a
 // replayed decode step performs no descriptor work at all.
 class DescriptorArena {
-public:
+  public:
     explicit DescriptorArena(Device& device) : device_(device) {}
     ~DescriptorArena();
     DescriptorArena(const DescriptorArena&) = delete;
@@ -79,7 +79,7 @@ public:
     // Frees every set (the pools are kept).
     void reset();
 
-private:
+  private:
     Status grow();
 
     Device& device_;

@@ -33,7 +33,7 @@ struct Shared {
 };
 
 class VulkanSession final : public BackendSession {
-public:
+  public:
     static Expected<std::unique_ptr<BackendSession>> create(std::shared_ptr<Shared> shared,
                                                             int32_t n_ctx);
 
@@ -43,7 +43,7 @@ public:
     Expected<KVSnapshot> snapshot(int32_t n_tokens) override;
     Status restore(const KVSnapshot& snap) override;
 
-private:
+  private:
     // One recorded step: its command buffer and the descriptor sets it binds.
     struct Recording {
         std::unique_ptr<vk::CommandBuffer> cmd;
@@ -109,10 +109,10 @@ Status VulkanSession::allocate(int32_t n_ctx) {
     for (uint32_t t = 1; t <= n_batch; ++t) {
         const uint32_t splits = vk::attention_splits(shared_->config, h, t);
         if (splits > 1)
-            partial_floats = std::max(partial_floats,
-                                      vk::attention_partial_floats(t, static_cast<uint32_t>(h.n_head),
-                                                                   static_cast<uint32_t>(h.head_dim),
-                                                                   splits));
+            partial_floats =
+                std::max(partial_floats,
+                         vk::attention_partial_floats(t, static_cast<uint32_t>(h.n_head),
+                                                      static_cast<uint32_t>(h.head_dim), splits));
     }
 
     // KV cache: per layer a K and a V block of n_ctx f16 rows, packed into buffers.
@@ -129,13 +129,12 @@ Status VulkanSession::allocate(int32_t n_ctx) {
     const uint64_t n_blocks = 2 * static_cast<uint64_t>(h.n_layer);
     const uint64_t kv_bytes = n_blocks * block;
 
-    const uint64_t act_bytes =
-        sizeof(float) * (n_batch * (2 * E + 2 * QD + 2 * KVD + 2 * F) + E + n_logit_rows * V +
-                         partial_floats) +
-        sizeof(vk::StepParams) + 4 * n_batch;
-    HEARTH_TRY(vk::check_device_memory(dev, kv_bytes + act_bytes,
-                                       "a KV cache of " + std::to_string(n_ctx) +
-                                           " positions and its work buffers"));
+    const uint64_t act_bytes = sizeof(float) * (n_batch * (2 * E + 2 * QD + 2 * KVD + 2 * F) + E +
+                                                n_logit_rows * V + partial_floats) +
+                               sizeof(vk::StepParams) + 4 * n_batch;
+    HEARTH_TRY(vk::check_device_memory(
+        dev, kv_bytes + act_bytes,
+        "a KV cache of " + std::to_string(n_ctx) + " positions and its work buffers"));
 
     fb_.n_batch = static_cast<uint32_t>(n_batch);
     fb_.n_logit_rows = static_cast<uint32_t>(n_logit_rows);
@@ -276,7 +275,8 @@ Status VulkanSession::check_eval_args(std::span<const int32_t> tokens, int32_t p
                           std::to_string(n_valid_) + " positions are evaluated");
     if (tokens.size() > static_cast<size_t>(n_ctx_ - pos))
         return make_error("eval of " + std::to_string(tokens.size()) + " tokens at position " +
-                          std::to_string(pos) + " exceeds the context of " + std::to_string(n_ctx_));
+                          std::to_string(pos) + " exceeds the context of " +
+                          std::to_string(n_ctx_));
     for (size_t i = 0; i < tokens.size(); ++i) {
         if (tokens[i] < 0 || tokens[i] >= hp().n_vocab)
             return make_error("token id " + std::to_string(tokens[i]) + " at index " +
@@ -308,7 +308,8 @@ Status VulkanSession::eval(std::span<const int32_t> tokens, int32_t pos, bool lo
         vk::StepParams step;
         step.pos = static_cast<uint32_t>(pos) + static_cast<uint32_t>(done);
         std::memcpy(params_host_->mapped(), &step, sizeof step);
-        std::memcpy(params_host_->mapped() + sizeof step, tokens.data() + done, n * sizeof(int32_t));
+        std::memcpy(params_host_->mapped() + sizeof step, tokens.data() + done,
+                    n * sizeof(int32_t));
 
         auto r = recording(static_cast<uint32_t>(n), mode);
         if (!r) return r.error();
@@ -372,7 +373,8 @@ Status VulkanSession::restore(const KVSnapshot& snap) {
     const size_t block = elems * 2;
     n_valid_ = 0;  // until the copy succeeds
     if (block == 0) return Status::success();
-    auto up = vk::Uploader::create(device(), std::min<uint64_t>(block * kv_where_.size(), 64ull << 20));
+    auto up =
+        vk::Uploader::create(device(), std::min<uint64_t>(block * kv_where_.size(), 64ull << 20));
     if (!up) return up.error();
     std::vector<uint16_t> half;
     for (size_t i = 0; i < kv_where_.size(); ++i) {
@@ -399,7 +401,7 @@ Status VulkanSession::restore(const KVSnapshot& snap) {
 }
 
 class VulkanBackend final : public Backend {
-public:
+  public:
     explicit VulkanBackend(std::shared_ptr<Shared> shared, VulkanBackendStats stats)
         : shared_(std::move(shared)), stats_(std::move(stats)) {}
 
@@ -409,7 +411,7 @@ public:
     }
     const VulkanBackendStats& stats() const { return stats_; }
 
-private:
+  private:
     std::shared_ptr<Shared> shared_;
     VulkanBackendStats stats_;
 };
@@ -425,7 +427,8 @@ Expected<std::unique_ptr<Backend>> make_vulkan_backend(std::shared_ptr<const Mod
         return make_error("vulkan: head_dim " + std::to_string(hp.head_dim) + " is odd");
     auto check_type = [](const TensorView& t) -> Status {
         if (t.present() && !vk::vulkan_supports_type(t.type))
-            return make_error("vulkan: tensor '" + std::string(t.name) + "' has a type the Vulkan "
+            return make_error("vulkan: tensor '" + std::string(t.name) +
+                              "' has a type the Vulkan "
                               "kernels do not read");
         return Status::success();
     };
@@ -473,7 +476,9 @@ const VulkanBackendStats* vulkan_backend_stats(const Backend& backend) {
     return vb ? &vb->stats() : nullptr;
 }
 
-Expected<std::vector<vk::DeviceInfo>> list_vulkan_devices() { return vk::list_devices(); }
+Expected<std::vector<vk::DeviceInfo>> list_vulkan_devices() {
+    return vk::list_devices();
+}
 
 std::string describe_vulkan_devices() {
     auto list = vk::list_devices();
@@ -482,7 +487,8 @@ std::string describe_vulkan_devices() {
     std::string out;
     for (const vk::DeviceInfo& d : *list) {
         out += std::to_string(d.index) + ": " + d.name + " (" + d.type + ", Vulkan " +
-               vk::api_version_string(d.api_version) + ", " + vk::format_bytes(d.device_local_bytes);
+               vk::api_version_string(d.api_version) + ", " +
+               vk::format_bytes(d.device_local_bytes);
         if (d.subgroup_size) out += ", subgroup " + std::to_string(d.subgroup_size);
         out += ")";
         if (!d.usable) out += " unusable: " + d.unusable_reason;

@@ -43,12 +43,12 @@ Expected<std::unique_ptr<Backend>> make_vulkan_backend(std::shared_ptr<const Mod
 
 // Facts about a loaded Vulkan backend, for `hearth info`, logs and benchmarks.
 struct VulkanBackendStats {
-    std::string device;         // "NVIDIA H200"
+    std::string device;  // "NVIDIA H200"
     std::string driver;
     uint32_t device_index = 0;
-    uint64_t weight_bytes = 0;  // device memory taken by the weights
+    uint64_t weight_bytes = 0;    // device memory taken by the weights
     uint32_t split_matrices = 0;  // weights bound in several row parts (larger than a binding)
-    double upload_seconds = 0;  // time to create the backend, upload included
+    double upload_seconds = 0;    // time to create the backend, upload included
     uint32_t subgroup_size = 0;
     bool subgroup_arithmetic = false;
     bool cooperative_matrix = false;  // prefill on tensor cores (f16 inputs)

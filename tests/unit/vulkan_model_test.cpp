@@ -110,11 +110,12 @@ std::unique_ptr<Loaded> load(const std::string& ref_name) {
 }
 
 class VulkanModel : public ::testing::TestWithParam<std::string> {
-protected:
+  protected:
     void SetUp() override {
         if (!vulkan_unavailable().empty()) GTEST_SKIP() << vulkan_unavailable();
         l_ = load(GetParam());
-        if (!l_ && !HasFailure()) GTEST_SKIP() << "model of " << GetParam() << " is not in tests/data";
+        if (!l_ && !HasFailure())
+            GTEST_SKIP() << "model of " << GetParam() << " is not in tests/data";
         ASSERT_NE(l_, nullptr);
     }
     std::unique_ptr<BackendSession> session(int32_t n_ctx) {
@@ -149,7 +150,8 @@ TEST_P(VulkanModel, PrefillAndDecodeMatchReference) {
         const size_t n = rc.tokens.size();
         const size_t first = n <= 8 ? 0 : n - 8;
         for (size_t p = first; p < n; ++p) {
-            st = s->eval(std::span(rc.tokens).subspan(p, 1), static_cast<int32_t>(p), false, logits);
+            st =
+                s->eval(std::span(rc.tokens).subspan(p, 1), static_cast<int32_t>(p), false, logits);
             ASSERT_TRUE(st.ok()) << st.error().message;
             ASSERT_EQ(logits.size(), l_->n_vocab);
             testing::compare_position(logits, rc.top20[p], kFp16Tolerances,
@@ -173,7 +175,7 @@ INSTANTIATE_TEST_SUITE_P(Models, VulkanModel, ::testing::ValuesIn(ref_files()), 
 
 // A fixture on one model for the session-level tests.
 class VulkanSessionTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (!vulkan_unavailable().empty()) GTEST_SKIP() << vulkan_unavailable();
         const fs::path path = kData / "qwen2-test-q8_0.gguf";
@@ -205,7 +207,8 @@ protected:
             EXPECT_TRUE(st.ok()) << st.error().message;
             if (!st.ok()) break;
             all.insert(all.end(), logits.begin(), logits.end());
-            tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) -
+                                       logits.begin());
         }
         return all;
     }

@@ -81,7 +81,7 @@ std::vector<std::pair<std::string, KernelConfig>> configs() {
 }
 
 class VulkanOps : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (!env().device) GTEST_SKIP() << "no Vulkan device: " << env().error;
     }
@@ -151,11 +151,11 @@ double nmse(const std::vector<float>& got, const std::vector<double>& want) {
     return den > 0.0 ? num / den : num;
 }
 
-#define EXPECT_NMSE(got, want, limit, what)                                          \
-    do {                                                                             \
-        const double e_ = nmse(got, want);                                           \
-        std::printf("[vulkan] %-40s nmse %.3g\n", std::string(what).c_str(), e_);   \
-        EXPECT_LE(e_, limit) << what;                                                \
+#define EXPECT_NMSE(got, want, limit, what)                                       \
+    do {                                                                          \
+        const double e_ = nmse(got, want);                                        \
+        std::printf("[vulkan] %-40s nmse %.3g\n", std::string(what).c_str(), e_); \
+        EXPECT_LE(e_, limit) << what;                                             \
     } while (0)
 
 const std::vector<GGMLType> kWeightTypes = {GGMLType::F32,  GGMLType::F16,  GGMLType::BF16,
@@ -181,11 +181,15 @@ struct Weights {
 std::vector<size_t> scale_offsets(GGMLType t) {
     switch (t) {
         case GGMLType::Q8_0:
-        case GGMLType::Q4_0: return {0};
+        case GGMLType::Q4_0:
+            return {0};
         case GGMLType::Q4_K:
-        case GGMLType::Q5_K: return {0, 2};
-        case GGMLType::Q6_K: return {208};
-        default: return {};
+        case GGMLType::Q5_K:
+            return {0, 2};
+        case GGMLType::Q6_K:
+            return {208};
+        default:
+            return {};
     }
 }
 
@@ -207,7 +211,8 @@ Weights make_weights(GGMLType t, int64_t rows, int64_t cols, bool random_bytes) 
     } else {
         const std::vector<float> src = random_floats(static_cast<size_t>(rows * cols));
         for (int64_t r = 0; r < rows; ++r)
-            quantize_row(t, src.data() + r * cols, w.bytes.data() + static_cast<size_t>(r) * rb, cols);
+            quantize_row(t, src.data() + r * cols, w.bytes.data() + static_cast<size_t>(r) * rb,
+                         cols);
     }
     w.values.resize(static_cast<size_t>(rows * cols));
     for (int64_t r = 0; r < rows; ++r)
@@ -216,7 +221,9 @@ Weights make_weights(GGMLType t, int64_t rows, int64_t cols, bool random_bytes) 
     return w;
 }
 
-std::string type_label(GGMLType t) { return std::string(type_traits(t)->name); }
+std::string type_label(GGMLType t) {
+    return std::string(type_traits(t)->name);
+}
 
 TEST_F(VulkanOps, MatvecEveryTypeWithBiasAndResidual) {
     for (const auto& [cfg_name, cfg] : configs()) {
@@ -258,36 +265,38 @@ TEST_F(VulkanOps, MatvecEveryTypeWithBiasAndResidual) {
 TEST_F(VulkanOps, MatmulEveryTypeWithStridesBiasAndResidual) {
     for (const auto& [cfg_name, cfg] : configs()) {
         for (GGMLType t : kWeightTypes) {
-          // Row strides of X with and without 16-byte alignment (vector loads or not).
-          for (uint32_t pad : {3u, 4u}) {
-            const int64_t M = 70, K = test_cols(t);
-            const uint32_t N = 13;
-            const uint32_t xs = static_cast<uint32_t>(K) + pad, ys = static_cast<uint32_t>(M) + 5;
-            const Weights w = make_weights(t, M, K, type_traits(t)->block_elems > 1);
-            const std::vector<float> x = random_floats(size_t(N) * xs);
-            const std::vector<float> bias = random_floats(static_cast<size_t>(M));
-            const std::vector<float> y0 = random_floats(size_t(N) * ys);
-            auto wb = make(w.bytes);
-            auto xb = make(x);
-            auto bb = make(bias);
-            auto yb = make(y0);
-            const DeviceTensor dt{t, M, K, wb->range()};
-            run(cfg, [&](OpRecorder& r) {
-                return r.matmul(dt, xb->range(), xs, yb->range(), ys, N, bb->range(), true);
-            });
-            std::vector<double> want(y0.begin(), y0.end());
-            for (uint32_t n = 0; n < N; ++n) {
-                for (int64_t m = 0; m < M; ++m) {
-                    double s = bias[m];
-                    for (int64_t k = 0; k < K; ++k) s += double(w.values[m * K + k]) * x[n * xs + k];
-                    want[n * ys + m] += s;
+            // Row strides of X with and without 16-byte alignment (vector loads or not).
+            for (uint32_t pad : {3u, 4u}) {
+                const int64_t M = 70, K = test_cols(t);
+                const uint32_t N = 13;
+                const uint32_t xs = static_cast<uint32_t>(K) + pad,
+                               ys = static_cast<uint32_t>(M) + 5;
+                const Weights w = make_weights(t, M, K, type_traits(t)->block_elems > 1);
+                const std::vector<float> x = random_floats(size_t(N) * xs);
+                const std::vector<float> bias = random_floats(static_cast<size_t>(M));
+                const std::vector<float> y0 = random_floats(size_t(N) * ys);
+                auto wb = make(w.bytes);
+                auto xb = make(x);
+                auto bb = make(bias);
+                auto yb = make(y0);
+                const DeviceTensor dt{t, M, K, wb->range()};
+                run(cfg, [&](OpRecorder& r) {
+                    return r.matmul(dt, xb->range(), xs, yb->range(), ys, N, bb->range(), true);
+                });
+                std::vector<double> want(y0.begin(), y0.end());
+                for (uint32_t n = 0; n < N; ++n) {
+                    for (int64_t m = 0; m < M; ++m) {
+                        double s = bias[m];
+                        for (int64_t k = 0; k < K; ++k)
+                            s += double(w.values[m * K + k]) * x[n * xs + k];
+                        want[n * ys + m] += s;
+                    }
                 }
+                // Tensor cores take f16 inputs: about 2^-11 relative error per product.
+                EXPECT_NMSE(read<float>(*yb, want.size()), want, cfg.matmul_coopmat ? 2e-6 : 1e-9,
+                            "matmul " + type_label(t) + " K" + std::to_string(K) + " stride " +
+                                std::to_string(xs) + " " + cfg_name);
             }
-            // Tensor cores take f16 inputs: about 2^-11 relative error per product.
-            EXPECT_NMSE(read<float>(*yb, want.size()), want, cfg.matmul_coopmat ? 2e-6 : 1e-9,
-                        "matmul " + type_label(t) + " K" + std::to_string(K) + " stride " +
-                            std::to_string(xs) + " " + cfg_name);
-          }
         }
     }
 }
@@ -470,9 +479,9 @@ TEST_F(VulkanOps, FusedMatvecsEqualSeparateOnes) {
                     for (int64_t k = 0; k < K; ++k) s += double(ws[i].values[m * K + k]) * x[k];
                     want[i].push_back(s);
                 }
-                EXPECT_NMSE(read<float>(*ys[i], rows[i]), want[i], 1e-9,
-                            "matvec_multi " + type_label(t) + " #" + std::to_string(i) + " " +
-                                cfg_name);
+                EXPECT_NMSE(
+                    read<float>(*ys[i], rows[i]), want[i], 1e-9,
+                    "matvec_multi " + type_label(t) + " #" + std::to_string(i) + " " + cfg_name);
             }
             std::vector<double> want_sw;
             for (int64_t m = 0; m < rows[1]; ++m) {
@@ -500,7 +509,8 @@ std::vector<double> attention_ref(const std::vector<float>& q, const std::vector
             for (uint32_t j = 0; j < n_keys; ++j) {
                 double d = 0;
                 for (uint32_t e = 0; e < hd; ++e)
-                    d += double(q[(t * n_head + h) * hd + e]) * fp16_to_fp32(kc[j * kv_stride + g * hd + e]);
+                    d += double(q[(t * n_head + h) * hd + e]) *
+                         fp16_to_fp32(kc[j * kv_stride + g * hd + e]);
                 s[j] = d / std::sqrt(double(hd));
                 mx = std::max(mx, s[j]);
             }
@@ -520,9 +530,9 @@ TEST_F(VulkanOps, AttentionDecodeAndPrefillWithSplits) {
         uint32_t n_tokens, n_head, n_kv, hd, pos, n_split;
     };
     const std::vector<Shape> shapes = {
-        {1, 4, 2, 128, 0, 1},  {1, 4, 2, 128, 37, 1}, {1, 4, 2, 128, 37, 3},
-        {1, 8, 1, 64, 100, 4}, {1, 14, 2, 64, 70, 16}, {19, 4, 2, 128, 11, 1},
-        {19, 4, 2, 128, 11, 2}, {33, 8, 4, 64, 0, 1},  {7, 2, 2, 80, 5, 2},
+        {1, 4, 2, 128, 0, 1},   {1, 4, 2, 128, 37, 1},  {1, 4, 2, 128, 37, 3},
+        {1, 8, 1, 64, 100, 4},  {1, 14, 2, 64, 70, 16}, {19, 4, 2, 128, 11, 1},
+        {19, 4, 2, 128, 11, 2}, {33, 8, 4, 64, 0, 1},   {7, 2, 2, 80, 5, 2},
     };
     for (const auto& [cfg_name, cfg] : configs()) {
         for (const Shape& s : shapes) {
@@ -560,8 +570,8 @@ TEST_F(VulkanOps, AttentionDecodeAndPrefillWithSplits) {
             const std::vector<double> want =
                 attention_ref(q, kc, vc, s.n_tokens, s.n_head, s.n_kv, s.hd, s.pos);
             char what[128];
-            std::snprintf(what, sizeof what, "attention T%u H%u/%u D%u pos%u split%u %s", s.n_tokens,
-                          s.n_head, s.n_kv, s.hd, s.pos, s.n_split, cfg_name.c_str());
+            std::snprintf(what, sizeof what, "attention T%u H%u/%u D%u pos%u split%u %s",
+                          s.n_tokens, s.n_head, s.n_kv, s.hd, s.pos, s.n_split, cfg_name.c_str());
             EXPECT_NMSE(read<float>(*ob, want.size()), want, 1e-9, what);
         }
     }
