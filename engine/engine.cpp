@@ -1,5 +1,8 @@
 #include "engine.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "cpu/cpu_backend.h"
 #if HEARTH_HAS_VULKAN
 #include "vulkan/vulkan_backend.h"
@@ -51,6 +54,19 @@ Expected<std::unique_ptr<Backend>> make_backend(std::shared_ptr<const Model> mod
                                                 const BackendOptions& opts, std::string* note) {
     if (opts.kind == BackendKind::Vulkan || opts.kind == BackendKind::Auto) {
 #if HEARTH_HAS_VULKAN
+        // Auto skips software Vulkan devices (Mesa's llvmpipe): on a machine without a
+        // GPU the CPU backend is the faster way to run the same model.
+        if (opts.kind == BackendKind::Auto && opts.device < 0 && std::getenv("HEARTH_DEVICE") == nullptr) {
+            auto devices = list_vulkan_devices();
+            const bool hardware = devices.ok() &&
+                std::any_of(devices->begin(), devices->end(), [](const vk::DeviceInfo& d) {
+                    return d.usable && d.type != "cpu";
+                });
+            if (!hardware) {
+                if (note) *note = "no GPU Vulkan device; using the CPU";
+                return make_cpu_backend(std::move(model), opts.n_threads);
+            }
+        }
         VulkanOptions vo;
         vo.device = opts.device;
         vo.progress = opts.progress;
