@@ -18,8 +18,10 @@ layout(constant_id = 3) const uint BR = 16;  // rows per workgroup
 layout(constant_id = 4) const uint BC = 32;  // keys per tile
 
 layout(binding = 0, std430) readonly buffer QBuf { float q[]; };
-layout(binding = 1, std430) readonly buffer KBuf { float16_t kc[]; };
-layout(binding = 2, std430) readonly buffer VBuf { float16_t vc[]; };
+// The cache read as pairs of f16 (head_dim and the row stride are even), two keys'
+// elements per 32-bit load.
+layout(binding = 1, std430) readonly buffer KBuf { uint kc2[]; };
+layout(binding = 2, std430) readonly buffer VBuf { uint vc2[]; };
 layout(binding = 3, std430) writeonly buffer OBuf { float o_out[]; };
 layout(binding = 4, std430) readonly buffer Step { StepParams step; };
 layout(binding = 5, std430) writeonly buffer Part { float part[]; };
@@ -86,11 +88,14 @@ void main() {
     barrier();
 
     for (uint k0 = kstart; k0 < kend; k0 += BC) {
-        for (uint idx = tid; idx < BC * D; idx += WG) {
-            const uint j = idx / D;
-            const uint d = idx % D;
+        for (uint idx = tid; idx < BC * D / 2; idx += WG) {
+            const uint j = idx / (D / 2);
+            const uint d = 2 * (idx % (D / 2));
             const uint key = k0 + j;
-            KVs[j * KV_STRIDE + d] = key < kend ? float(kc[key * pc.kv_stride + g * D + d]) : 0.0;
+            const vec2 v = key < kend ? unpackHalf2x16(kc2[(key * pc.kv_stride + g * D + d) / 2])
+                                      : vec2(0.0);
+            KVs[j * KV_STRIDE + d] = v.x;
+            KVs[j * KV_STRIDE + d + 1] = v.y;
         }
         barrier();
 
@@ -125,11 +130,14 @@ void main() {
             row_l[r] = row_l[r] * alpha + sum;
             row_m[r] = mx;
         }
-        for (uint idx = tid; idx < BC * D; idx += WG) {
-            const uint j = idx / D;
-            const uint d = idx % D;
+        for (uint idx = tid; idx < BC * D / 2; idx += WG) {
+            const uint j = idx / (D / 2);
+            const uint d = 2 * (idx % (D / 2));
             const uint key = k0 + j;
-            KVs[j * KV_STRIDE + d] = key < kend ? float(vc[key * pc.kv_stride + g * D + d]) : 0.0;
+            const vec2 v = key < kend ? unpackHalf2x16(vc2[(key * pc.kv_stride + g * D + d) / 2])
+                                      : vec2(0.0);
+            KVs[j * KV_STRIDE + d] = v.x;
+            KVs[j * KV_STRIDE + d + 1] = v.y;
         }
         barrier();
 
@@ -139,7 +147,7 @@ void main() {
             const uint r = idx / D;
             const uint d = idx % D;
             float o = acc[i] * row_alpha[r];
-            for (uint j = 0; j < BC; ++j) o += S[r * BC + j] * KVs[j * KV_STRIDE + d];
+            LOOP_HINT for (uint j = 0; j < BC; ++j) o += S[r * BC + j] * KVs[j * KV_STRIDE + d];
             acc[i] = o;
         }
         barrier();

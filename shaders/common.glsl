@@ -13,6 +13,17 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
 
+// LOOP_HINT before a loop with a compile-time trip count nested in another unrolled loop:
+// in COMPACT_LOOPS variants (for CPU implementations, whose LLVM back end can spend a
+// minute on one fully unrolled kernel) the loop stays a loop; elsewhere the driver
+// unrolls as it sees fit.
+#ifdef COMPACT_LOOPS
+#extension GL_EXT_control_flow_attributes : require
+#define LOOP_HINT [[dont_unroll]]
+#else
+#define LOOP_HINT
+#endif
+
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint SG_MIN = 8;
 

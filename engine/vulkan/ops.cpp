@@ -51,7 +51,9 @@ KernelConfig KernelConfig::for_device(const Device& device) {
     k.max_shared = c.max_shared_memory;
     if (c.type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
         // CPU implementations (lavapipe) run a workgroup as a loop over SIMD lanes on one
-        // thread: small workgroups and few splits keep barriers cheap and all cores busy.
+        // thread: small workgroups and few splits keep barriers cheap and all cores busy,
+        // and rolled loops keep their LLVM compile times in seconds.
+        k.compact_loops = true;
         k.matvec_wg = 16;
         k.matvec_rows = 16;
         k.matmul_tiled = false;
@@ -354,9 +356,9 @@ Status OpRecorder::attention(const AttentionArgs& a) {
          part.size < 4 * attention_partial_floats(a.n_tokens, a.n_head, a.head_dim, n_split)))
         return make_error("vulkan: attention: split-K scratch buffer too small");
     const std::array<BufferRange, 6> bufs{a.q, a.k_cache, a.v_cache, a.out, a.step, part};
-    HEARTH_TRY(dispatch("attention", spec, bufs, &pc, push_size(pc),
-                        ceil_div(static_cast<uint64_t>(a.n_tokens) * group, br), a.n_head_kv,
-                        n_split));
+    HEARTH_TRY(dispatch(cfg_.compact_loops ? "attention_compact" : "attention", spec, bufs, &pc,
+                        push_size(pc), ceil_div(static_cast<uint64_t>(a.n_tokens) * group, br),
+                        a.n_head_kv, n_split));
     if (n_split == 1) return Status::success();
 
     barrier();

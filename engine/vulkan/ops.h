@@ -44,8 +44,9 @@ const char* type_suffix(GGMLType type);
 
 // Workgroup shapes and variant choices for one device.
 struct KernelConfig {
-    uint32_t sg_min = 8;    // specialisation constant 1 of every kernel
-    bool subgroup = false;  // use the *_sg variants (subgroup arithmetic)
+    uint32_t sg_min = 8;         // specialisation constant 1 of every kernel
+    bool subgroup = false;       // use the *_sg variants (subgroup arithmetic)
+    bool compact_loops = false;  // use the *_compact variants (loops kept rolled)
     uint32_t matvec_wg = 64;
     uint32_t matvec_rows = 2;  // rows per matvec workgroup
     // matmul: BM weight rows x BN tokens per workgroup, TM x TN outputs per invocation;

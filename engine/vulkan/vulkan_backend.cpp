@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <map>
+#include <mutex>
 #include <utility>
 
 #include "quant.h"
@@ -21,15 +23,54 @@ using vk::MemoryKind;
 
 namespace {
 
-// What every session of one backend shares: the device, its pipelines and the weights.
-struct Shared {
-    std::shared_ptr<const Model> model;
+// A device with its compiled pipelines, shared by every backend of the process that asks
+// for the same device: several models on one GPU share its queue, and a pipeline compiled
+// once serves them all (on CPU implementations compiling is the slow part).
+struct DeviceContext {
     std::unique_ptr<vk::Device> device;
     std::unique_ptr<vk::PipelineCache> pipelines;
     vk::KernelConfig config;
+
+    ~DeviceContext() { pipelines.reset(); }  // before the device they were built on
+};
+
+Expected<std::shared_ptr<DeviceContext>> acquire_device(int index) {
+    // The request, not the device it resolves to, keys the registry: the same request
+    // always resolves to the same device.
+    if (index < 0) {
+        if (const char* env = std::getenv("HEARTH_DEVICE"); env && *env) {
+            char* end = nullptr;
+            const long v = std::strtol(env, &end, 10);
+            if (*end == '\0' && v >= 0) index = static_cast<int>(v);
+        }
+    }
+    static std::mutex mutex;
+    static std::map<int, std::weak_ptr<DeviceContext>> live;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (auto ctx = live[index].lock()) return ctx;
+    vk::DeviceOptions opts;
+    opts.index = index;
+    auto device = vk::Device::create(opts);
+    if (!device) return device.error();
+    auto ctx = std::make_shared<DeviceContext>();
+    ctx->device = std::move(*device);
+    ctx->pipelines = std::make_unique<vk::PipelineCache>(*ctx->device);
+    ctx->config = vk::KernelConfig::for_device(*ctx->device);
+    live[index] = ctx;
+    return ctx;
+}
+
+// What every session of one backend shares: the device context and the weights.
+struct Shared {
+    std::shared_ptr<const Model> model;
+    std::shared_ptr<DeviceContext> context;
+    vk::Device* device = nullptr;            // context->device
+    vk::PipelineCache* pipelines = nullptr;  // context->pipelines
+    vk::KernelConfig config;
     std::unique_ptr<vk::DeviceModel> weights;
     VulkanOptions options;
-    // Members are destroyed in reverse order: weights and pipelines before their device.
+
+    ~Shared() { weights.reset(); }  // before the device context may go
 };
 
 class VulkanSession final : public BackendSession {
@@ -441,13 +482,12 @@ Expected<std::unique_ptr<Backend>> make_vulkan_backend(std::shared_ptr<const Mod
     auto shared = std::make_shared<Shared>();
     shared->model = model;
     shared->options = options;
-    vk::DeviceOptions dopts;
-    dopts.index = options.device;
-    auto device = vk::Device::create(dopts);
-    if (!device) return device.error();
-    shared->device = std::move(*device);
-    shared->pipelines = std::make_unique<vk::PipelineCache>(*shared->device);
-    shared->config = vk::KernelConfig::for_device(*shared->device);
+    auto context = acquire_device(options.device);
+    if (!context) return context.error();
+    shared->context = std::move(*context);
+    shared->device = shared->context->device.get();
+    shared->pipelines = shared->context->pipelines.get();
+    shared->config = shared->context->config;
 
     vk::UploadOptions uopts;
     uopts.progress = options.progress;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -64,7 +65,22 @@ std::shared_ptr<const Model> load_model(const fs::path& path) {
     return std::shared_ptr<const Model>(std::move(*model));
 }
 
-std::unique_ptr<Backend> vulkan_backend(std::shared_ptr<const Model> model,
+// Backends on one device share its compiled pipelines while any of them is alive. The
+// first backend of the run is kept until the tests end, so later tests reuse what earlier
+// ones compiled (on lavapipe compiling costs more than running).
+std::shared_ptr<Backend>& first_backend() {
+    static std::shared_ptr<Backend> first;
+    return first;
+}
+
+class ReleaseFirstBackend : public ::testing::Environment {
+  public:
+    void TearDown() override { first_backend().reset(); }
+};
+[[maybe_unused]] ::testing::Environment* const release_first_backend =
+    ::testing::AddGlobalTestEnvironment(new ReleaseFirstBackend);
+
+std::shared_ptr<Backend> vulkan_backend(std::shared_ptr<const Model> model,
                                         VulkanOptions opts = {}) {
     uint64_t last_done = 0, total = 0;
     opts.progress = [&](uint64_t done, uint64_t all) {
@@ -81,13 +97,15 @@ std::unique_ptr<Backend> vulkan_backend(std::shared_ptr<const Model> model,
     if (st)
         std::printf("[vulkan] %s: %.1f MiB of weights loaded in %.3f s\n", st->device.c_str(),
                     double(st->weight_bytes) / (1 << 20), st->upload_seconds);
-    return std::move(*b);
+    std::shared_ptr<Backend> backend(std::move(*b));
+    if (!first_backend()) first_backend() = backend;
+    return backend;
 }
 
 struct Loaded {
     RefFile ref;
     std::shared_ptr<const Model> model;
-    std::unique_ptr<Backend> backend;
+    std::shared_ptr<Backend> backend;
     int32_t n_ctx = 1;
     size_t n_vocab = 0;
 };
@@ -219,7 +237,7 @@ class VulkanSessionTest : public ::testing::Test {
     }
 
     std::shared_ptr<const Model> model_;
-    std::unique_ptr<Backend> backend_;
+    std::shared_ptr<Backend> backend_;
     std::vector<int32_t> tokens_;
     size_t n_vocab_ = 0;
 };
@@ -376,6 +394,39 @@ TEST_F(VulkanSessionTest, BadRequestsAreErrors) {
     wrong.row_elems = 3;
     EXPECT_FALSE(s->restore(wrong).ok());
     EXPECT_FALSE(backend_->create_session(0).ok());
+}
+
+TEST(VulkanBackendErrors, NoDriverIsAClearErrorSoCallersCanFallBack) {
+    if (!vulkan_unavailable().empty()) GTEST_SKIP() << vulkan_unavailable();
+    // The loader reads its driver list at every instance creation. (A backend made while
+    // another is alive shares that one's device, so the fresh-instance path is checked
+    // directly.)
+    struct Env {
+        const char* name;
+        std::string saved;
+        bool had;
+    };
+    std::vector<Env> env;
+    for (const char* name : {"VK_DRIVER_FILES", "VK_ICD_FILENAMES"}) {
+        const char* v = std::getenv(name);
+        env.push_back({name, v ? v : "", v != nullptr});
+        setenv(name, "/nonexistent/hearth_icd.json", 1);
+    }
+    auto device = vk::Device::create();
+    auto listed = list_vulkan_devices();
+    for (const Env& e : env) {
+        if (e.had) {
+            setenv(e.name, e.saved.c_str(), 1);
+        } else {
+            unsetenv(e.name);
+        }
+    }
+    ASSERT_FALSE(device.ok());
+    EXPECT_EQ(device.error().message.rfind("vulkan: ", 0), 0u) << device.error().message;
+    EXPECT_FALSE(listed.ok());
+    std::printf("[vulkan] without a driver: %s\n", device.error().message.c_str());
+    // And Vulkan works again once the driver is back.
+    EXPECT_TRUE(list_vulkan_devices().ok());
 }
 
 TEST(VulkanBackendErrors, AMissingDeviceIndexIsAnError) {
