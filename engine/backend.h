@@ -27,12 +27,13 @@ struct BackendInfo {
 // Element type of KV rows in a snapshot.
 enum class KVDType : uint32_t { F32 = 0, F16 = 1 };
 
-// A host copy of the first n_tokens positions of a session's KV cache.
+// A host copy of the KV rows of positions [pos, pos + n_tokens) of a session's KV cache.
 // Layout of `data`: for each layer l in [0, n_layer): K rows then V rows, each
 // [n_tokens][n_head_kv * head_dim] elements of `dtype`, row-major, positions ascending.
 // The layout is backend-independent so a snapshot from one backend restores on another
 // (converting dtype where needed) and the disk cache can store it as is.
 struct KVSnapshot {
+    int32_t pos = 0;  // first position held
     int32_t n_tokens = 0;
     int32_t n_layer = 0;
     int32_t row_elems = 0;  // n_head_kv * head_dim
