@@ -61,8 +61,12 @@ public:
     virtual Status eval(std::span<const int32_t> tokens, int32_t pos, bool logits_all,
                         std::vector<float>& logits) = 0;
 
-    // Copy KV positions [0, n_tokens) to the host / back from the host.
-    virtual Expected<KVSnapshot> snapshot(int32_t n_tokens) = 0;
+    // Copy KV positions [begin, end) to the host (end <= the evaluated positions).
+    virtual Expected<KVSnapshot> snapshot(int32_t begin, int32_t end) = 0;
+    Expected<KVSnapshot> snapshot(int32_t n_tokens) { return snapshot(0, n_tokens); }
+    // Write a snapshot's rows back at positions [snap.pos, snap.pos + snap.n_tokens); the
+    // rows before snap.pos must be valid (snap.pos <= evaluated positions). Afterwards the
+    // session holds exactly snap.pos + snap.n_tokens positions; after an error, none.
     virtual Status restore(const KVSnapshot& snap) = 0;
 };
 

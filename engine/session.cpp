@@ -89,23 +89,36 @@ Status Session::decode(int32_t token) {
     return {};
 }
 
-Expected<KVSnapshot> Session::snapshot(int32_t n) {
-    if (n < 0 || static_cast<size_t>(n) > tokens_.size()) {
-        return make_error("snapshot of " + std::to_string(n) + " tokens, but the session holds " +
+Expected<KVSnapshot> Session::snapshot(int32_t begin, int32_t end) {
+    if (begin < 0 || begin > end || static_cast<size_t>(end) > tokens_.size()) {
+        return make_error("snapshot of positions [" + std::to_string(begin) + ", " +
+                          std::to_string(end) + "), but the session holds " +
                           std::to_string(tokens_.size()));
     }
-    return backend_->snapshot(n);
+    return backend_->snapshot(begin, end);
 }
 
 Status Session::restore(const KVSnapshot& snap, std::span<const int32_t> tokens) {
-    if (snap.n_tokens < 0 || static_cast<size_t>(snap.n_tokens) != tokens.size()) {
-        return make_error("snapshot holds " + std::to_string(snap.n_tokens) + " positions but " +
+    if (snap.pos < 0 || snap.n_tokens < 0 ||
+        static_cast<size_t>(snap.pos) + static_cast<size_t>(snap.n_tokens) != tokens.size()) {
+        return make_error("snapshot holds positions [" + std::to_string(snap.pos) + ", +" +
+                          std::to_string(snap.n_tokens) + ") but " +
                           std::to_string(tokens.size()) + " tokens were given");
     }
     HEARTH_TRY(check_fits(tokens.size()));
+    const auto pos = static_cast<size_t>(snap.pos);
+    if (pos > tokens_.size() || !std::equal(tokens.begin(), tokens.begin() + snap.pos,
+                                            tokens_.begin())) {
+        return make_error("the session does not hold the " + std::to_string(pos) +
+                          " tokens before the snapshot");
+    }
     // A failed restore may have overwritten part of the cache: trust none of it.
-    clear();
-    HEARTH_TRY(backend_->restore(snap));
+    tokens_.resize(pos);
+    logits_valid_ = false;
+    if (Status st = backend_->restore(snap); !st.ok()) {
+        tokens_.clear();
+        return st;
+    }
     tokens_.assign(tokens.begin(), tokens.end());
     return {};
 }

@@ -60,11 +60,14 @@ public:
     // after restore() or a sync cancelled before its first chunk).
     std::span<const float> logits() const;
 
-    // Copy of the KV rows of the first n tokens (n <= n_tokens()).
-    Expected<KVSnapshot> snapshot(int32_t n);
-    // Replace the timeline by a snapshot; `tokens` are the tokens it was taken over
-    // (tokens.size() == snap.n_tokens). Logits are not part of a snapshot: call
-    // sync(tokens) afterwards, which re-evaluates only the last token.
+    // Copy of the KV rows of positions [begin, end) (end <= n_tokens()).
+    Expected<KVSnapshot> snapshot(int32_t begin, int32_t end);
+    Expected<KVSnapshot> snapshot(int32_t n) { return snapshot(0, n); }
+    // Make the timeline `tokens`, whose rows [0, snap.pos) the session already holds (its
+    // tokens agree there) and whose rows [snap.pos, tokens.size()) come from `snap`
+    // (tokens.size() == snap.pos + snap.n_tokens). Positions after them are dropped. Logits
+    // are not part of a snapshot: call sync(tokens) afterwards, which re-evaluates only the
+    // last token. After an error the session holds the positions before snap.pos at most.
     Status restore(const KVSnapshot& snap, std::span<const int32_t> tokens);
 
     // Forget every token (the KV memory stays allocated).

@@ -49,7 +49,8 @@ public:
 
     Status eval(std::span<const int32_t> tokens, int32_t pos, bool logits_all,
                 std::vector<float>& logits) override;
-    Expected<KVSnapshot> snapshot(int32_t n_tokens) override;
+    using BackendSession::snapshot;
+    Expected<KVSnapshot> snapshot(int32_t begin, int32_t end) override;
     Status restore(const KVSnapshot& snap) override;
 
 private:
@@ -207,12 +208,15 @@ Status CpuSession::eval(std::span<const int32_t> tokens, int32_t pos, bool logit
     return {};
 }
 
-Expected<KVSnapshot> CpuSession::snapshot(int32_t n_tokens) {
-    if (n_tokens < 0 || n_tokens > n_valid_) {
-        return make_error("snapshot of " + std::to_string(n_tokens) + " positions, but only " +
-                          std::to_string(n_valid_) + " are evaluated");
+Expected<KVSnapshot> CpuSession::snapshot(int32_t begin, int32_t end) {
+    if (begin < 0 || begin > end || end > n_valid_) {
+        return make_error("snapshot of positions [" + std::to_string(begin) + ", " +
+                          std::to_string(end) + "), but only " + std::to_string(n_valid_) +
+                          " are evaluated");
     }
+    const int32_t n_tokens = end - begin;
     KVSnapshot snap;
+    snap.pos = begin;
     snap.n_tokens = n_tokens;
     snap.n_layer = hp_.n_layer;
     snap.row_elems = hp_.kv_dim();
@@ -223,12 +227,13 @@ Expected<KVSnapshot> CpuSession::snapshot(int32_t n_tokens) {
         return make_error("out of memory for a snapshot of " + std::to_string(n_tokens) +
                           " positions");
     }
+    const size_t first = static_cast<size_t>(begin) * row_elems();
     const size_t block = static_cast<size_t>(n_tokens) * row_elems() * sizeof(float);
     uint8_t* dst = snap.data.data();
     for (int32_t il = 0; il < hp_.n_layer; ++il) {
         if (block == 0) break;
-        std::memcpy(dst, k_cache(il), block);
-        std::memcpy(dst + block, v_cache(il), block);
+        std::memcpy(dst, k_cache(il) + first, block);
+        std::memcpy(dst + block, v_cache(il) + first, block);
         dst += 2 * block;
     }
     return snap;
@@ -241,9 +246,14 @@ Status CpuSession::restore(const KVSnapshot& snap) {
                           std::to_string(hp_.n_layer) + " layers x " +
                           std::to_string(hp_.kv_dim()) + ")");
     }
-    if (snap.n_tokens < 0 || snap.n_tokens > n_ctx_) {
-        return make_error("snapshot of " + std::to_string(snap.n_tokens) +
-                          " positions does not fit the context of " + std::to_string(n_ctx_));
+    if (snap.pos < 0 || snap.n_tokens < 0 || snap.n_tokens > n_ctx_ - snap.pos) {
+        return make_error("snapshot of positions [" + std::to_string(snap.pos) + ", +" +
+                          std::to_string(snap.n_tokens) + ") does not fit the context of " +
+                          std::to_string(n_ctx_));
+    }
+    if (snap.pos > n_valid_) {
+        return make_error("snapshot starts at position " + std::to_string(snap.pos) +
+                          " but only " + std::to_string(n_valid_) + " positions are evaluated");
     }
     if (snap.dtype != KVDType::F32 && snap.dtype != KVDType::F16) {
         return make_error("snapshot has unknown element type " +
@@ -255,9 +265,10 @@ Status CpuSession::restore(const KVSnapshot& snap) {
     }
     const size_t elems = static_cast<size_t>(snap.n_tokens) * row_elems();
     const size_t block = elems * snap.bytes_per_elem();
+    const size_t first = static_cast<size_t>(snap.pos) * row_elems();
     const uint8_t* src = snap.data.data();
     for (int32_t il = 0; il < hp_.n_layer; ++il) {
-        for (float* dst : {k_cache(il), v_cache(il)}) {
+        for (float* dst : {k_cache(il) + first, v_cache(il) + first}) {
             if (snap.dtype == KVDType::F32) {
                 std::memcpy(dst, src, block);
             } else {
@@ -270,7 +281,7 @@ Status CpuSession::restore(const KVSnapshot& snap) {
             src += block;
         }
     }
-    n_valid_ = snap.n_tokens;
+    n_valid_ = snap.pos + snap.n_tokens;
     return {};
 }
 

@@ -81,7 +81,8 @@ class VulkanSession final : public BackendSession {
     int32_t n_ctx() const override { return n_ctx_; }
     Status eval(std::span<const int32_t> tokens, int32_t pos, bool logits_all,
                 std::vector<float>& logits) override;
-    Expected<KVSnapshot> snapshot(int32_t n_tokens) override;
+    using BackendSession::snapshot;
+    Expected<KVSnapshot> snapshot(int32_t begin, int32_t end) override;
     Status restore(const KVSnapshot& snap) override;
 
   private:
@@ -368,11 +369,14 @@ Status VulkanSession::eval(std::span<const int32_t> tokens, int32_t pos, bool lo
     return Status::success();
 }
 
-Expected<KVSnapshot> VulkanSession::snapshot(int32_t n_tokens) {
-    if (n_tokens < 0 || n_tokens > n_valid_)
-        return make_error("snapshot of " + std::to_string(n_tokens) + " positions, but only " +
-                          std::to_string(n_valid_) + " are evaluated");
+Expected<KVSnapshot> VulkanSession::snapshot(int32_t begin, int32_t end) {
+    if (begin < 0 || begin > end || end > n_valid_)
+        return make_error("snapshot of positions [" + std::to_string(begin) + ", " +
+                          std::to_string(end) + "), but only " + std::to_string(n_valid_) +
+                          " are evaluated");
+    const int32_t n_tokens = end - begin;
     KVSnapshot snap;
+    snap.pos = begin;
     snap.n_tokens = n_tokens;
     snap.n_layer = hp().n_layer;
     snap.row_elems = hp().kv_dim();
@@ -385,11 +389,12 @@ Expected<KVSnapshot> VulkanSession::snapshot(int32_t n_tokens) {
     }
     const size_t block = kv_block_bytes(n_tokens);
     if (block == 0) return snap;
-    // The snapshot's per-layer [K rows][V rows] is exactly the first `block` bytes of each
-    // layer's K and V cache blocks.
+    // Each layer's K (and V) rows of [begin, end) are one contiguous run of its cache block;
+    // the snapshot stores them back to back.
+    const size_t first = kv_block_bytes(begin);
     for (size_t i = 0; i < kv_where_.size(); ++i) {
         const auto [buf, off] = kv_where_[i];
-        HEARTH_TRY(vk::download(device(), *buf, off, block, snap.data.data() + i * block));
+        HEARTH_TRY(vk::download(device(), *buf, off + first, block, snap.data.data() + i * block));
     }
     return snap;
 }
@@ -400,9 +405,13 @@ Status VulkanSession::restore(const KVSnapshot& snap) {
                           std::to_string(snap.row_elems) + ") does not match the model (" +
                           std::to_string(hp().n_layer) + " layers x " +
                           std::to_string(hp().kv_dim()) + ")");
-    if (snap.n_tokens < 0 || snap.n_tokens > n_ctx_)
-        return make_error("snapshot of " + std::to_string(snap.n_tokens) +
-                          " positions does not fit the context of " + std::to_string(n_ctx_));
+    if (snap.pos < 0 || snap.n_tokens < 0 || snap.n_tokens > n_ctx_ - snap.pos)
+        return make_error("snapshot of positions [" + std::to_string(snap.pos) + ", +" +
+                          std::to_string(snap.n_tokens) + ") does not fit the context of " +
+                          std::to_string(n_ctx_));
+    if (snap.pos > n_valid_)
+        return make_error("snapshot starts at position " + std::to_string(snap.pos) +
+                          " but only " + std::to_string(n_valid_) + " positions are evaluated");
     if (snap.dtype != KVDType::F32 && snap.dtype != KVDType::F16)
         return make_error("snapshot has unknown element type " +
                           std::to_string(static_cast<uint32_t>(snap.dtype)));
@@ -412,8 +421,12 @@ Status VulkanSession::restore(const KVSnapshot& snap) {
 
     const size_t elems = static_cast<size_t>(snap.n_tokens) * static_cast<size_t>(snap.row_elems);
     const size_t block = elems * 2;
+    const size_t first = kv_block_bytes(snap.pos);
     n_valid_ = 0;  // until the copy succeeds
-    if (block == 0) return Status::success();
+    if (block == 0) {
+        n_valid_ = snap.pos;
+        return Status::success();
+    }
     auto up =
         vk::Uploader::create(device(), std::min<uint64_t>(block * kv_where_.size(), 64ull << 20));
     if (!up) return up.error();
@@ -434,10 +447,10 @@ Status VulkanSession::restore(const KVSnapshot& snap) {
             src = half.data();
         }
         // upload() copies `src` before returning, so `half` can be refilled.
-        HEARTH_TRY((*up)->upload(src, block, *buf, off));
+        HEARTH_TRY((*up)->upload(src, block, *buf, off + first));
     }
     HEARTH_TRY((*up)->finish());
-    n_valid_ = snap.n_tokens;
+    n_valid_ = snap.pos + snap.n_tokens;
     return Status::success();
 }
 

@@ -265,6 +265,46 @@ TEST_F(SessionTest, SnapshotRestoreThenDecodeEqualsUninterrupted) {
     EXPECT_EQ(copy(p.logits()), fresh_logits(a));
 }
 
+// The disk cache stores KV rows in chunks and restores them one after another onto a
+// prefix the session already holds: pieces must compose into the uninterrupted timeline.
+TEST_F(SessionTest, RangeSnapshotsRestoreInPiecesAfterAHeldPrefix) {
+    const auto a = tokens(48, 21);
+    Session s = new_session();
+    ASSERT_TRUE(s.sync(a).ok());
+    auto first = s.snapshot(0, 16), second = s.snapshot(16, 40);
+    ASSERT_TRUE(first.ok() && second.ok());
+    EXPECT_EQ(second->pos, 16);
+    EXPECT_EQ(second->n_tokens, 24);
+    EXPECT_EQ(second->data.size(), 24 * model_->kv_bytes_per_token(KVDType::F32));
+    EXPECT_FALSE(s.snapshot(30, 20).ok());
+    EXPECT_FALSE(s.snapshot(0, 49).ok());
+
+    Session r = new_session();
+    // Rows after position 0 need the positions before them.
+    EXPECT_FALSE(r.restore(*second, std::span(a).first(40)).ok());
+    ASSERT_TRUE(r.restore(*first, std::span(a).first(16)).ok());
+    ASSERT_TRUE(r.restore(*second, std::span(a).first(40)).ok());
+    EXPECT_EQ(r.n_tokens(), 40);
+    auto st = r.sync(a);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->reused, 40);
+    EXPECT_EQ(copy(r.logits()), fresh_logits(a));
+
+    // A session holding other tokens before the snapshot's position refuses it.
+    Session o = new_session();
+    auto other = tokens(16, 22);
+    ASSERT_TRUE(o.sync(other).ok());
+    EXPECT_FALSE(o.restore(*second, std::span(a).first(40)).ok());
+    // A session that held more keeps the agreeing prefix and drops the rest.
+    Session m = new_session();
+    auto longer = a;
+    longer[20] = (longer[20] + 1) % 2039;
+    ASSERT_TRUE(m.sync(longer).ok());
+    ASSERT_TRUE(m.restore(*second, std::span(a).first(40)).ok());
+    ASSERT_TRUE(m.sync(a).ok());
+    EXPECT_EQ(copy(m.logits()), fresh_logits(a));
+}
+
 TEST_F(SessionTest, F16SnapshotRestoresWithConversion) {
     const auto a = tokens(30, 12);
     Session s = new_session();

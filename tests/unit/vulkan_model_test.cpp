@@ -284,6 +284,24 @@ TEST_F(VulkanSessionTest, SnapshotRestoreThenDecodeEqualsUninterruptedDecode) {
     // And into the same session after it moved on.
     ASSERT_TRUE(a->restore(*snap).ok());
     EXPECT_EQ(greedy(*a, tokens_[n_prefix], n_prefix, 12), uninterrupted);
+
+    // In pieces, as the disk cache restores chunks: [0, 16) then [16, n_prefix).
+    auto head = a->snapshot(0, 16), tail = a->snapshot(16, n_prefix);
+    ASSERT_TRUE(head.ok() && tail.ok());
+    EXPECT_EQ(tail->pos, 16);
+    EXPECT_EQ(std::vector<uint8_t>(snap->data.begin() + 0, snap->data.begin() + 16 * 2 *
+                                   static_cast<std::ptrdiff_t>(tail->row_elems)),
+              std::vector<uint8_t>(head->data.begin(), head->data.begin() + 16 * 2 *
+                                   static_cast<std::ptrdiff_t>(tail->row_elems)));
+    auto c = session(*backend_, n_ctx);
+    ASSERT_NE(c, nullptr);
+    EXPECT_FALSE(c->restore(*tail).ok());  // rows before position 16 are not there yet
+    ASSERT_TRUE(c->restore(*head).ok());
+    ASSERT_TRUE(c->restore(*tail).ok());
+    auto whole = c->snapshot(n_prefix);
+    ASSERT_TRUE(whole.ok());
+    EXPECT_EQ(whole->data, snap->data);
+    EXPECT_EQ(greedy(*c, tokens_[n_prefix], n_prefix, 12), uninterrupted);
 }
 
 TEST_F(VulkanSessionTest, PrefillInChunksEqualsOneStepAndDecodeAgrees) {
