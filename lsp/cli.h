@@ -36,5 +36,6 @@ void register_lsp(CLI::App& app, Outcome& out);
 void register_demo(CLI::App& app, Outcome& out);
 void register_synth(CLI::App& app, Outcome& out);
 void register_bench(CLI::App& app, Outcome& out);
+void register_cache(CLI::App& app, Outcome& out);
 
 }  // namespace hearth::cli

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     hearth::cli::register_demo(app, out);
     hearth::cli::register_synth(app, out);
     hearth::cli::register_bench(app, out);
+    hearth::cli::register_cache(app, out);
     app.parse_complete_callback([&] {
         if (verbose) spdlog::set_level(spdlog::level::info);
     });
