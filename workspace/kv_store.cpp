@@ -1,19 +1,6 @@
 // The on-disk prefix KV store; the format, directories and policies are described in
 // kv_store.h and docs/kv-cache-format.md.
 
-// hearth_workspace does not link spdlog::spdlog itself (every binary that links this library
-// does, through hearth_lsp or directly); these are the definitions that target carries, so
-// this file compiles against the same compiled spdlog and external fmt as the rest.
-#ifndef SPDLOG_COMPILED_LIB
-#define SPDLOG_COMPILED_LIB
-#endif
-#ifndef SPDLOG_SHARED_LIB
-#define SPDLOG_SHARED_LIB
-#endif
-#ifndef SPDLOG_FMT_EXTERNAL
-#define SPDLOG_FMT_EXTERNAL
-#endif
-
 #include "kv_store.h"
 
 #include <dirent.h>
