@@ -705,7 +705,7 @@ Status make_private_dirs(const fs::path& path) {
     return Status::success();
 }
 
-// Opens a directory that must not be a symlink; chmods it to 0700 when it is ours.
+// Opens a directory that must be ours and not a symlink; chmods it to 0700.
 Expected<Fd> open_private_dir(int parent, const std::string& name, bool create) {
     if (create && ::mkdirat(parent, name.c_str(), 0700) != 0 && errno != EEXIST) {
         return make_error(name + ": " + errno_text(errno));
@@ -721,7 +721,10 @@ Expected<Fd> open_private_dir(int parent, const std::string& name, bool create) 
     }
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return make_error(name + ": " + errno_text(errno));
-    if (st.st_uid == ::geteuid() && (st.st_mode & 07777) != 0700 && ::fchmod(fd.get(), 0700) != 0) {
+    // Whoever can write here can plant well-formed entries with rows of their choosing.
+    if (st.st_uid != ::geteuid())
+        return make_error(name + " belongs to another user; refusing to use it");
+    if ((st.st_mode & 07777) != 0700 && ::fchmod(fd.get(), 0700) != 0) {
         return make_error(name + ": chmod: " + errno_text(errno));
     }
     return fd;

@@ -47,7 +47,7 @@
 // `hearth cache ls`), `lock`, the .hkv files and index.json. The root, `workspaces` and the
 // workspace directories are created 0700 (existing ones we own are chmod'ed to 0700), files
 // 0600: the rows are derived from the user's source code. A workspace directory or cache
-// file that is a symlink is refused.
+// file that is a symlink, or a workspace directory of another user, is refused.
 //
 // Locking. Renames into place, index updates and eviction run under an exclusive flock on
 // <ws>/lock, taken blocking with a 2 second timeout (polled): a write that cannot get the

@@ -1042,6 +1042,19 @@ TEST_F(KVStoreTest, SymlinkedWorkspaceDirIsRefused) {
     EXPECT_TRUE(fs::is_empty(target));
 }
 
+TEST_F(KVStoreTest, WorkspaceDirOfAnotherUserIsRefused) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown";
+    KVStoreOptions o = options();
+    auto s = open(o);
+    ASSERT_TRUE(s);
+    s.reset();
+    ASSERT_EQ(::chown(kv_workspace_dir(o.root, o.workspace).c_str(), 65534, 65534), 0);
+    auto again = KVStore::open(o);
+    ASSERT_FALSE(again.ok());
+    EXPECT_NE(again.error().message.find("another user"), std::string::npos)
+        << again.error().message;
+}
+
 TEST_F(KVStoreTest, DefaultCacheRoot) {
     const char* old_xdg = std::getenv("XDG_CACHE_HOME");
     const char* old_home = std::getenv("HOME");
