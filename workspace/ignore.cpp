@@ -225,6 +225,33 @@ void IgnoreRules::add_line(std::string_view line) {
     if (line.empty()) return;
     rule.glob = std::string(line);
     rules_.push_back(std::move(rule));
+    classify(rules_.back());
+}
+
+void IgnoreRules::classify(Rule& rule) {
+    constexpr std::string_view kSpecial = "*?[\\";
+    const std::string_view g = rule.glob;
+    if (g.find_first_of(kSpecial) == std::string_view::npos) {
+        rule.kind = Kind::Literal;
+    } else if (!rule.anchored && g.size() > 1 && g[0] == '*' &&
+               g.find_first_of(kSpecial, 1) == std::string_view::npos) {
+        // "*.ext" on a name (which holds no '/'): a suffix test.
+        rule.kind = Kind::Suffix;
+    } else {
+        rule.kind = Kind::Glob;
+    }
+}
+
+bool IgnoreRules::Rule::matches(std::string_view text) const {
+    switch (kind) {
+        case Kind::Literal:
+            return text == glob;
+        case Kind::Suffix:
+            return text.ends_with(std::string_view(glob).substr(1));
+        case Kind::Glob:
+            break;
+    }
+    return glob_match(glob, text);
 }
 
 void IgnoreRules::append(const IgnoreRules& later) {
@@ -235,7 +262,7 @@ IgnoreMatch IgnoreRules::match(std::string_view rel_path, bool is_dir) const {
     const std::string_view name = basename_of(rel_path);
     for (auto it = rules_.rbegin(); it != rules_.rend(); ++it) {
         if (it->dir_only && !is_dir) continue;
-        if (glob_match(it->glob, it->anchored ? rel_path : name)) {
+        if (it->matches(it->anchored ? rel_path : name)) {
             return it->negate ? IgnoreMatch::Include : IgnoreMatch::Ignore;
         }
     }
@@ -250,8 +277,14 @@ IgnoreRules load_ignore_file(const std::filesystem::path& file) {
 }
 
 IgnoreRules load_directory_rules(const std::filesystem::path& dir) {
-    IgnoreRules rules = load_ignore_file(dir / ".gitignore");
-    rules.append(load_ignore_file(dir / ".ignore"));
+    IgnoreRules rules;
+    for (const char* name : {".gitignore", ".ignore"}) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(std::filesystem::symlink_status(dir / name, ec))) {
+            continue;
+        }
+        rules.append(load_ignore_file(dir / name));
+    }
     return rules;
 }
 
