@@ -102,12 +102,19 @@ std::string read_head(int fd, size_t limit) {
 
 class Fd {
   public:
-    explicit Fd(const fs::path& p) : fd_(::open(p.c_str(), O_RDONLY | O_CLOEXEC)) {}
+    explicit Fd(const fs::path& p, int flags = 0)
+        : fd_(::open(p.c_str(), O_RDONLY | O_CLOEXEC | flags)) {}
+    Fd(int dir_fd, const char* name, int flags)
+        : fd_(::openat(dir_fd, name, O_RDONLY | O_CLOEXEC | flags)) {}
     ~Fd() {
         if (fd_ >= 0) ::close(fd_);
     }
     Fd(const Fd&) = delete;
     Fd& operator=(const Fd&) = delete;
+    Fd& operator=(Fd&& other) noexcept {
+        std::swap(fd_, other.fd_);
+        return *this;
+    }
     int get() const { return fd_; }
 
   private:
@@ -165,8 +172,12 @@ ContentKind classify_content(std::string_view head, bool truncated) {
 }
 
 bool generated_file_name(std::string_view name) {
-    return std::any_of(std::begin(kGeneratedNames), std::end(kGeneratedNames),
-                       [&](std::string_view g) { return glob_match(g, name); });
+    static const IgnoreRules rules = [] {
+        IgnoreRules r;
+        for (std::string_view g : kGeneratedNames) r.add_line(g);
+        return r;
+    }();
+    return rules.match(name, false) == IgnoreMatch::Ignore;
 }
 
 ScanOptions default_scan_options() {
@@ -224,9 +235,6 @@ void RepoIndex::walk(const std::string& dir, Walk& w) const {
         return;
     }
     const fs::path abs = dir.empty() ? root_ : root_ / dir;
-    IgnoreRules rules = load_directory_rules(abs);
-    w.rules[dir] = rules;
-    w.stack.push(dir, std::move(rules));
 
     struct Entry {
         std::string key;  // name, plus '/' for directories: listing order == path order
@@ -234,27 +242,39 @@ void RepoIndex::walk(const std::string& dir, Walk& w) const {
         bool is_dir = false;
     };
     std::vector<Entry> entries;
+    bool has_gitignore = false, has_ignore = false;
     std::error_code ec;
     fs::directory_iterator it(abs, fs::directory_options::none, ec);
     for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
         const fs::directory_entry& e = *it;
+        // The type comes from the listing itself where the file system reports it (no
+        // system call); is_symlink is asked first so that no symlink is ever resolved.
         std::error_code tec;
-        // The type comes from the listing itself where the file system reports it, so
-        // this costs no extra system call; symlinks are never resolved here.
-        const fs::file_status st = e.symlink_status(tec);
-        if (tec) continue;
+        const bool link = e.is_symlink(tec);
+        if (tec) continue;  // vanished
+        const bool is_dir = !link && e.is_directory(tec);
+        if (tec || (!link && !is_dir && !e.is_regular_file(tec))) continue;  // fifos, devices
         Entry en;
+        en.is_dir = is_dir;
         en.name = e.path().filename().string();
-        if (st.type() == fs::file_type::directory) {
-            en.is_dir = true;
-        } else if (st.type() != fs::file_type::regular && st.type() != fs::file_type::symlink) {
-            continue;  // sockets, fifos, devices
-        }
         en.key = en.is_dir ? en.name + "/" : en.name;
+        // Ignore files are read only where the listing shows them (most directories have
+        // none), and, as git does, never through a symlink.
+        if (!is_dir && !link) {
+            has_gitignore = has_gitignore || en.name == ".gitignore";
+            has_ignore = has_ignore || en.name == ".ignore";
+        }
         entries.push_back(std::move(en));
     }
     std::sort(entries.begin(), entries.end(),
               [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    const Fd dir_fd(abs, O_DIRECTORY);
+
+    IgnoreRules rules;
+    if (has_gitignore) rules = load_ignore_file(abs / ".gitignore");
+    if (has_ignore) rules.append(load_ignore_file(abs / ".ignore"));
+    w.rules[dir] = rules;
+    w.stack.push(dir, std::move(rules));
 
     for (const Entry& en : entries) {
         if (w.cancelled || w.full) break;
@@ -281,7 +301,9 @@ void RepoIndex::walk(const std::string& dir, Walk& w) const {
         if (generated_file_name(en.name)) continue;
         if (w.stack.match(rel, false) == IgnoreMatch::Ignore) continue;
         IndexedFile f;
-        if (!qualify_file(rel, f)) continue;
+        if (!qualify_file(rel, f, dir_fd.get(), dir_fd.get() >= 0 ? en.name.c_str() : nullptr)) {
+            continue;
+        }
         if (w.files.size() >= w.limit) {
             w.full = true;
             break;
@@ -403,27 +425,34 @@ bool RepoIndex::path_allowed(std::string_view rel_path, bool is_dir) const {
     return stack.match(rel_path, is_dir) != IgnoreMatch::Ignore;
 }
 
-bool RepoIndex::qualify_file(const std::string& rel_path, IndexedFile& out) const {
+bool RepoIndex::qualify_file(const std::string& rel_path, IndexedFile& out, int dir_fd,
+                             const char* name) const {
     const fs::path abs = root_ / rel_path;
+    // Opened without following a final symlink and without blocking (a fifo), relative to
+    // the directory being listed when there is one: one path lookup per file, and the size
+    // and time come from the open file.
+    constexpr int kFlags = O_NOFOLLOW | O_NONBLOCK;
+    Fd fd = name != nullptr ? Fd(dir_fd, name, kFlags) : Fd(abs, kFlags);
     struct stat st {};
-    if (::lstat(abs.c_str(), &st) != 0) return false;
-    if (S_ISLNK(st.st_mode)) {
+    if (fd.get() < 0) {
+        if (errno != ELOOP) return false;
+        // A symlink: kept when its target is a regular file inside the root that passes the
+        // same rules.
         std::error_code ec;
         const fs::path target = fs::canonical(abs, ec);  // fails on loops and dangling links
         if (ec) return false;
         const auto target_rel = relative(target);
-        if (!target_rel) return false;
-        if (::stat(target.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-        if (!path_allowed(*target_rel, false)) return false;
-    } else if (!S_ISREG(st.st_mode)) {
-        return false;
+        if (!target_rel || !path_allowed(*target_rel, false)) return false;
+        fd = Fd(target, O_NONBLOCK);
+        if (fd.get() < 0) return false;
     }
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
     const auto size = static_cast<uint64_t>(st.st_size);
     if (size > opts_.max_file_bytes) return false;
     if (size > 0) {
-        Fd fd(abs);
-        if (fd.get() < 0) return false;
-        const std::string head = read_head(fd.get(), kHeadBytes);
+        // Asking for no more than the file holds spares the read that would return EOF.
+        const std::string head =
+            read_head(fd.get(), static_cast<size_t>(std::min<uint64_t>(size, kHeadBytes)));
         if (classify_content(head, size > head.size()) != ContentKind::Text) return false;
     }
     out.path = rel_path;
@@ -477,8 +506,12 @@ Expected<std::string> RepoIndex::read(std::string_view rel_path) const {
         return make_error(*rel + " is larger than " + std::to_string(opts_.max_file_bytes) +
                           " bytes");
     }
-    // One byte more than the limit tells a file that grew since fstat.
-    std::string text = read_head(fd.get(), static_cast<size_t>(opts_.max_file_bytes) + 1);
+    // One byte more than fstat reported tells a file that grew past the limit since.
+    std::string text = read_head(fd.get(), static_cast<size_t>(st.st_size) + 1);
+    if (text.size() > static_cast<size_t>(st.st_size)) {
+        // It grew: read on up to the limit (plus one byte to notice a file still too big).
+        text += read_head(fd.get(), static_cast<size_t>(opts_.max_file_bytes) + 1 - text.size());
+    }
     if (text.size() > opts_.max_file_bytes) {
         return make_error(*rel + " is larger than " + std::to_string(opts_.max_file_bytes) +
                           " bytes");

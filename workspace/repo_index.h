@@ -121,7 +121,9 @@ class RepoIndex {
     // directory that does not exist yet.
     bool real_directory(const std::string& rel_dir) const;
     // Checks a file on disk (symlink target, size, content); fills `out` when it qualifies.
-    bool qualify_file(const std::string& rel_path, IndexedFile& out) const;
+    // `name` (with `dir_fd`, the open directory that holds it) spares a path lookup.
+    bool qualify_file(const std::string& rel_path, IndexedFile& out, int dir_fd = -1,
+                      const char* name = nullptr) const;
     // Lists one directory and recurses into the subdirectories that pass.
     void walk(const std::string& dir, Walk& w) const;
     // Rescans the subtree of the root-relative directory `dir` ("" = root) into `files_`;

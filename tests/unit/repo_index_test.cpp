@@ -331,6 +331,16 @@ TEST_F(RepoIndexTest, SymlinksInsideAndOutsideTheRoot) {
     EXPECT_EQ(paths(idx), (Paths{".gitignore", "inside_link.py", "src/real.py"}));
 }
 
+TEST_F(RepoIndexTest, SymlinkedIgnoreFilesAreNotFollowed) {
+    // As git does since 2.32: an in-tree .gitignore that is a symlink is not read.
+    write("rules.txt", "*.py\n");
+    link("../rules.txt", "sub/.gitignore");
+    write("sub/a.py", "x\n");
+    RepoIndex idx = scan();
+    EXPECT_EQ(paths(idx), (Paths{"rules.txt", "sub/.gitignore", "sub/a.py"}));
+    EXPECT_TRUE(idx.eligible("sub/a.py"));
+}
+
 TEST_F(RepoIndexTest, RootReachedThroughASymlink) {
     write("a.py", "x\n");
     fs::create_symlink(root_, base_ / "root_link");
