@@ -37,5 +37,6 @@ void register_demo(CLI::App& app, Outcome& out);
 void register_synth(CLI::App& app, Outcome& out);
 void register_bench(CLI::App& app, Outcome& out);
 void register_cache(CLI::App& app, Outcome& out);
+void register_bench_workspace(CLI::App& app, Outcome& out);
 
 }  // namespace hearth::cli

@@ -98,6 +98,9 @@ int run_demo(const std::string& model, const std::string& backend) {
     opts.settings.backend = backend;
     opts.settings.context_size = 1024;
     opts.settings.debounce_ms = 0;
+    // The demo leaves no files behind: no disk KV cache (`hearth bench-workspace` shows
+    // that one at work).
+    opts.settings.cache_max_mb = 0;
     lsp::Server server(transport, opts, engine_completer_factory());
     int server_exit = -1;
     std::thread loop([&] { server_exit = server.run(); });

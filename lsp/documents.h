@@ -88,6 +88,8 @@ class DocumentStore {
 
     const TextDocument* get(const std::string& uri) const;
     size_t size() const { return docs_.size(); }
+    // Every open document, by URI.
+    const std::map<std::string, TextDocument>& all() const { return docs_; }
 
   private:
     std::map<std::string, TextDocument> docs_;

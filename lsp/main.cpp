@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     hearth::cli::register_synth(app, out);
     hearth::cli::register_bench(app, out);
     hearth::cli::register_cache(app, out);
+    hearth::cli::register_bench_workspace(app, out);
     app.parse_complete_callback([&] {
         if (verbose) spdlog::set_level(spdlog::level::info);
     });

@@ -66,6 +66,8 @@ Capabilities negotiate(const json& c) {
     caps.document_changes = flag(c, {"workspace", "workspaceEdit", "documentChanges"});
     caps.configuration_dynamic =
         flag(c, {"workspace", "didChangeConfiguration", "dynamicRegistration"});
+    caps.watched_files_dynamic =
+        flag(c, {"workspace", "didChangeWatchedFiles", "dynamicRegistration"});
     return caps;
 }
 
@@ -119,6 +121,16 @@ bool read(const json& j, DidCloseTextDocumentParams& out, JsonReader& r) {
 bool read(const json& j, DidSaveTextDocumentParams& out, JsonReader& r) {
     ObjectReader o(j, r);
     return o && o.required("textDocument", out.text_document) && o.optional("text", out.text);
+}
+
+bool read(const json& j, FileEvent& out, JsonReader& r) {
+    ObjectReader o(j, r);
+    return o && o.required("uri", out.uri) && o.required("type", out.type);
+}
+
+bool read(const json& j, DidChangeWatchedFilesParams& out, JsonReader& r) {
+    ObjectReader o(j, r);
+    return o && o.required("changes", out.changes);
 }
 
 bool read(const json& j, TextDocumentPositionParams& out, JsonReader& r) {

@@ -74,6 +74,15 @@ struct DidSaveTextDocumentParams {
     std::optional<std::string> text;
 };
 
+// workspace/didChangeWatchedFiles: type 1 created, 2 changed, 3 deleted.
+struct FileEvent {
+    std::string uri;
+    int32_t type = 2;
+};
+struct DidChangeWatchedFilesParams {
+    std::vector<FileEvent> changes;
+};
+
 struct TextDocumentPositionParams {
     TextDocumentIdentifier text_document;
     Position position;
@@ -186,6 +195,7 @@ struct Capabilities {
     bool apply_edit = false;                 // workspace.applyEdit
     bool document_changes = false;           // workspace.workspaceEdit.documentChanges
     bool configuration_dynamic = false;      // workspace.didChangeConfiguration.dynamicRegistration
+    bool watched_files_dynamic = false;      // workspace.didChangeWatchedFiles.dynamicRegistration
 };
 
 // Picks UTF-8 when general.positionEncodings offers it, else UTF-16 (which every client
@@ -203,6 +213,8 @@ bool read(const json& j, DidOpenTextDocumentParams& out, JsonReader& r);
 bool read(const json& j, DidChangeTextDocumentParams& out, JsonReader& r);
 bool read(const json& j, DidCloseTextDocumentParams& out, JsonReader& r);
 bool read(const json& j, DidSaveTextDocumentParams& out, JsonReader& r);
+bool read(const json& j, FileEvent& out, JsonReader& r);
+bool read(const json& j, DidChangeWatchedFilesParams& out, JsonReader& r);
 bool read(const json& j, TextDocumentPositionParams& out, JsonReader& r);
 bool read(const json& j, SelectedCompletionInfo& out, JsonReader& r);
 bool read(const json& j, InlineCompletionContext& out, JsonReader& r);

@@ -16,11 +16,14 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "code_actions.h"
+#include "context.h"
 #include "documents.h"
 #include "handler_table.h"
 #include "postprocess.h"
@@ -36,6 +39,7 @@ namespace {
 constexpr const char* kCmdApplyRewrite = "hearth.applyRewrite";
 constexpr const char* kCmdStatus = "hearth.status";
 constexpr const char* kCmdReloadModel = "hearth.reloadModel";
+constexpr const char* kCmdClearCache = "hearth.clearCache";
 constexpr size_t kMaxOutstandingServerRequests = 256;
 constexpr size_t kSuffixHeadBytes = 8192;  // enough suffix for the post-processing rules
 // Messages parsed but not yet handled by the loop: beyond these the reader thread waits, so
@@ -131,6 +135,7 @@ json stats_json(const CompletionStats& s) {
     return json{{"backend", s.backend},
                 {"device", s.device},
                 {"prompt_tokens", s.prompt_tokens},
+                {"context_tokens", s.context_tokens},
                 {"reused_tokens", s.reused_tokens},
                 {"restored_tokens", s.restored_tokens},
                 {"prefilled_tokens", s.prefilled_tokens},
@@ -207,6 +212,7 @@ class Server::Impl {
     void did_change(const DidChangeTextDocumentParams& p);
     void did_close(const DidCloseTextDocumentParams& p);
     void did_save(const DidSaveTextDocumentParams& p);
+    void did_change_watched_files(const DidChangeWatchedFilesParams& p);
     void did_change_configuration(const DidChangeConfigurationParams& p);
     void cancel_request(const CancelParams& p);
     void set_trace(const SetTraceParams& p);
@@ -251,6 +257,13 @@ class Server::Impl {
     void finish_completion(std::shared_ptr<Job> job, Expected<CompletionResult> result);
     void finish_rewrite(std::shared_ptr<Job> job, Expected<CompletionResult> result);
     void start_load();
+    void start_scan();
+    void finish_scan(Expected<RepoIndex> index, uint64_t generation);
+    // Re-checks files of the index after they changed on disk (root-relative paths).
+    void refresh_files(const std::vector<std::string>& rel_paths);
+    // Root-relative path of a document URI inside the workspace root; empty outside it.
+    std::string workspace_path(const std::string& uri) const;
+    void clear_cache(Reply<json> reply);
     void finish_load(std::string error, std::string backend, std::string device);
     ProgressFn prefill_progress(const std::shared_ptr<Job>& job);
     void cancel_everything(const std::string& why);
@@ -329,6 +342,24 @@ class Server::Impl {
     size_t completions_high_water_ = 0;
     uint64_t superseded_count_ = 0;
 
+    // Repository context (docs/context.md). The index is immutable once published: a
+    // change makes a new one, so a worker task keeps using the one it was given.
+    std::string root_path_;                          // the first workspace folder ("" = none)
+    std::shared_ptr<const RepoIndex> index_;
+    std::vector<std::string> pending_refresh_;       // changes seen while a scan runs
+    bool scanning_ = false;
+    uint64_t scan_generation_ = 0;
+    std::shared_ptr<std::atomic<bool>> scan_cancel_;
+    std::thread scan_thread_;
+    RecentEdits edits_;
+    std::map<std::string, int64_t> last_edit_;  // by URI: edit sequence number
+    std::set<std::string> dirty_;               // URIs edited since opened or saved
+    int64_t edit_seq_ = 0;
+    // Deferred engine work (disk cache checkpoints) runs when nothing else does.
+    bool background_pending_ = false;
+    bool background_running_ = false;
+    CacheSummary cache_;
+
     // Worker side: only touched by tasks on the worker thread.
     std::unique_ptr<Completer> completer_;
     // Declared last so it is destroyed (joined) before everything its tasks use.
@@ -353,6 +384,8 @@ Server::Impl::Impl(Transport& transport, LspServerOptions options, CompleterFact
     table_.bind_notification("textDocument/didChange", this, &Impl::did_change);
     table_.bind_notification("textDocument/didClose", this, &Impl::did_close);
     table_.bind_notification("textDocument/didSave", this, &Impl::did_save);
+    table_.bind_notification("workspace/didChangeWatchedFiles", this,
+                             &Impl::did_change_watched_files);
     table_.bind_notification("workspace/didChangeConfiguration", this,
                              &Impl::did_change_configuration);
     table_.bind_notification("$/cancelRequest", this, &Impl::cancel_request);
@@ -362,6 +395,8 @@ Server::Impl::Impl(Transport& transport, LspServerOptions options, CompleterFact
 Server::Impl::~Impl() {
     close_backlog();
     transport_.stop();
+    if (scan_cancel_) scan_cancel_->store(true);
+    if (scan_thread_.joinable()) scan_thread_.join();
     worker_.stop();
     // Jobs still here answer InternalError from their ReplyOnce (to a stopped transport,
     // so nobody sees it) while the state their callbacks use is still alive.
@@ -649,11 +684,18 @@ void Server::Impl::initialize(const InitializeParams& p, Reply<json> reply) {
         log_message(kMessageTypeWarning, warning);
     }
     apply_log_level();
-    if (p.root_uri) {
-        root_uri_ = *p.root_uri;
-    } else if (!p.workspace_folders.empty()) {
+    // The first workspace folder is the one whose files make the repository context and
+    // whose disk cache is used (docs/context.md).
+    if (!p.workspace_folders.empty()) {
         root_uri_ = p.workspace_folders.front();
+    } else if (p.root_uri) {
+        root_uri_ = *p.root_uri;
     }
+    if (root_uri_.starts_with("file://")) {
+        root_path_ = uri_to_path(root_uri_);
+        while (root_path_.size() > 1 && root_path_.back() == '/') root_path_.pop_back();
+    }
+    settings_.workspace_root = root_path_;
     if (p.trace) trace_ = *p.trace;
     if (trace_ != "off" && trace_ != "messages" && trace_ != "verbose") trace_ = "off";
     if (p.client_info) {
@@ -669,7 +711,8 @@ void Server::Impl::initialize(const InitializeParams& p, Reply<json> reply) {
          {{"openClose", true}, {"change", 2}, {"save", {{"includeText", false}}}}},
         {"codeActionProvider", code_action_provider},
         {"executeCommandProvider",
-         {{"commands", json::array({kCmdApplyRewrite, kCmdStatus, kCmdReloadModel})}}},
+         {{"commands", json::array({kCmdApplyRewrite, kCmdStatus, kCmdReloadModel,
+                                     kCmdClearCache})}}},
     };
     // Registered dynamically after `initialized` when the client asks for that.
     if (!caps_.inline_completion_dynamic) capabilities["inlineCompletionProvider"] = true;
@@ -690,6 +733,13 @@ void Server::Impl::initialized(const EmptyParams&) {
                                  {"method", "textDocument/inlineCompletion"},
                                  {"registerOptions", {{"documentSelector", nullptr}}}});
     }
+    if (caps_.watched_files_dynamic && !root_path_.empty()) {
+        // Every file: the index decides what it keeps (ignore files change what it keeps).
+        registrations.push_back(
+            {{"id", "hearth-watched-files"},
+             {"method", "workspace/didChangeWatchedFiles"},
+             {"registerOptions", {{"watchers", json::array({{{"globPattern", "**/*"}}})}}}});
+    }
     if (caps_.configuration_dynamic) {
         // Makes clients such as VS Code send the "hearth" section on every change.
         registrations.push_back({{"id", "hearth-configuration"},
@@ -705,10 +755,84 @@ void Server::Impl::initialized(const EmptyParams&) {
                            }
                        });
     }
+    start_scan();
     if (engine_state_ == EngineState::NotLoaded && !loading_) {
         load_pending_ = true;
         pump();
     }
+}
+
+void Server::Impl::start_scan() {
+    if (root_path_.empty()) return;
+    if (scan_cancel_) scan_cancel_->store(true);
+    if (scan_thread_.joinable()) scan_thread_.join();  // a cancelled scan stops quickly
+    scanning_ = true;
+    const uint64_t generation = ++scan_generation_;
+    scan_cancel_ = std::make_shared<std::atomic<bool>>(false);
+    ScanOptions opts = default_scan_options();
+    opts.exclude = settings_.context_exclude;
+    scan_thread_ = std::thread([this, root = root_path_, opts = std::move(opts),
+                                cancel = scan_cancel_, generation] {
+        const auto t0 = std::chrono::steady_clock::now();
+        Expected<RepoIndex> index = RepoIndex::scan(root, opts, [cancel] { return cancel->load(); });
+        if (cancel->load()) return;
+        const double ms = std::chrono::duration<double, std::milli>(
+                              std::chrono::steady_clock::now() - t0).count();
+        if (index) spdlog::info("workspace {}: {} files indexed in {:.0f} ms", root,
+                                index->files().size(), ms);
+        asio::post(io_, [this, index = std::move(index), generation]() mutable {
+            finish_scan(std::move(index), generation);
+        });
+    });
+}
+
+void Server::Impl::finish_scan(Expected<RepoIndex> index, uint64_t generation) {
+    if (generation != scan_generation_) return;  // a newer scan is on its way
+    scanning_ = false;
+    if (!index) {
+        spdlog::warn("workspace scan failed: {}", index.error().message);
+        log_message(kMessageTypeWarning,
+                    "hearth: no repository context: " + index.error().message);
+        return;
+    }
+    index_ = std::make_shared<const RepoIndex>(std::move(*index));
+    std::vector<std::string> changed;
+    changed.swap(pending_refresh_);
+    if (!changed.empty()) refresh_files(changed);
+    send_status("workspace_indexed", json{{"files", index_->files().size()}});
+}
+
+void Server::Impl::refresh_files(const std::vector<std::string>& rel_paths) {
+    if (scanning_ || !index_) {
+        pending_refresh_.insert(pending_refresh_.end(), rel_paths.begin(), rel_paths.end());
+        if (pending_refresh_.size() > 10000) {
+            // A storm of changes (a branch switch): scan again instead of replaying them.
+            pending_refresh_.clear();
+            if (!scanning_) start_scan();
+        }
+        return;
+    }
+    auto next = std::make_shared<RepoIndex>(*index_);
+    bool changed = false;
+    for (const std::string& rel : rel_paths) changed = next->update(rel) || changed;
+    if (changed) index_ = std::move(next);
+}
+
+std::string Server::Impl::workspace_path(const std::string& uri) const {
+    if (root_path_.empty() || !uri.starts_with("file://")) return std::string();
+    const std::string path = uri_to_path(uri);
+    const std::string root = root_path_ == "/" ? root_path_ : root_path_ + "/";
+    if (path.size() <= root.size() || path.compare(0, root.size(), root) != 0) return std::string();
+    return path.substr(root.size());
+}
+
+void Server::Impl::did_change_watched_files(const DidChangeWatchedFilesParams& p) {
+    std::vector<std::string> rel;
+    for (const FileEvent& e : p.changes) {
+        std::string r = workspace_path(e.uri);
+        if (!r.empty()) rel.push_back(std::move(r));
+    }
+    if (!rel.empty()) refresh_files(rel);
 }
 
 void Server::Impl::shutdown(const EmptyParams&, Reply<json> reply) {
@@ -728,7 +852,9 @@ void Server::Impl::did_change_configuration(const DidChangeConfigurationParams& 
         log_message(kMessageTypeWarning, warning);
     }
     bool reload = next.engine_differs(settings_);
+    const bool rescan = next.context_exclude != settings_.context_exclude;
     settings_ = std::move(next);
+    if (rescan) start_scan();
     apply_log_level();
     if (reload && (engine_state_ != EngineState::NotLoaded || loading_)) {
         load_pending_ = true;
@@ -750,7 +876,24 @@ void Server::Impl::did_open(const DidOpenTextDocumentParams& p) {
 }
 
 void Server::Impl::did_change(const DidChangeTextDocumentParams& p) {
-    if (Status st = docs_.change(p, caps_.encoding); !st) {
+    const std::string& uri = p.text_document.uri;
+    if (Status st = docs_.change(p, caps_.encoding); st) {
+        dirty_.insert(uri);
+        last_edit_[uri] = ++edit_seq_;
+        // The ring of recent edits holds a few lines around each change (never from files
+        // that must stay out of prompts).
+        const std::string rel = workspace_path(uri);
+        const TextDocument* doc = docs_.get(uri);
+        if (doc && !rel.empty() && index_ && index_->eligible(rel)) {
+            for (const auto& change : p.content_changes) {
+                if (!change.range) continue;  // a whole-text replacement says nothing of where
+                const auto first = static_cast<int32_t>(change.range->start.line);
+                const auto lines = static_cast<int32_t>(
+                    std::count(change.text.begin(), change.text.end(), '\n'));
+                edits_.record(rel, doc->text(), first, first + lines);
+            }
+        }
+    } else {
         // The document keeps its previous text: an edit that does not fit is a client
         // bug or a lost message, and guessing would corrupt every later completion.
         std::string text = "didChange " + p.text_document.uri + " rejected: " + st.error().message;
@@ -761,6 +904,7 @@ void Server::Impl::did_change(const DidChangeTextDocumentParams& p) {
 
 void Server::Impl::did_close(const DidCloseTextDocumentParams& p) {
     docs_.close(p.text_document.uri);
+    dirty_.erase(p.text_document.uri);
     for (JobKind kind : {JobKind::Inline, JobKind::Classic}) {
         std::string slot = std::to_string(static_cast<int>(kind)) + p.text_document.uri;
         if (auto it = completions_.find(slot); it != completions_.end()) {
@@ -774,7 +918,11 @@ void Server::Impl::did_close(const DidCloseTextDocumentParams& p) {
     }
 }
 
-void Server::Impl::did_save(const DidSaveTextDocumentParams&) {}
+void Server::Impl::did_save(const DidSaveTextDocumentParams& p) {
+    dirty_.erase(p.text_document.uri);
+    std::string rel = workspace_path(p.text_document.uri);
+    if (!rel.empty()) refresh_files({std::move(rel)});
+}
 
 // ---- completions ------------------------------------------------------------------------
 
@@ -951,7 +1099,7 @@ void Server::Impl::cancel_everything(const std::string& why) {
 }
 
 void Server::Impl::pump() {
-    if (stopping_ || running_ || loading_) return;
+    if (stopping_ || running_ || loading_ || background_running_) return;
     if (load_pending_) {
         start_load();
         return;
@@ -962,7 +1110,21 @@ void Server::Impl::pump() {
     }
     if (!rewrites_.empty() && (!next || rewrites_.front()->seq < next->seq))
         next = rewrites_.front();
-    if (!next) return;
+    if (!next) {
+        if (background_pending_ && engine_state_ == EngineState::Ready) {
+            // One short step at a time, so a request that arrives waits for one step at most.
+            background_running_ = true;
+            worker_.post([this] {
+                const bool more = completer_ && completer_->background_work();
+                asio::post(io_, [this, more] {
+                    background_running_ = false;
+                    background_pending_ = more;
+                    pump();
+                });
+            });
+        }
+        return;
+    }
     drop_pending(next);
     if (next->kind == JobKind::Rewrite) {
         dispatch_rewrite(std::move(next));
@@ -1048,6 +1210,25 @@ void Server::Impl::dispatch_completion(std::shared_ptr<Job> job) {
     CompletionRequest req;
     req.path = relative_path(job->uri, root_uri_);
     req.repo_name = repo_name(root_uri_);
+    // The repository context is chosen on the worker (it reads files); it gets what it
+    // needs by value: the index (immutable), the open documents and the recent edits.
+    const std::string rel = workspace_path(job->uri);
+    std::shared_ptr<const RepoIndex> index = rel.empty() ? nullptr : index_;
+    req.cache_prompt = index && index->eligible(rel);
+    std::vector<OpenDocument> open;
+    if (index) {
+        for (const auto& [uri, d] : docs_.all()) {
+            if (uri == job->uri) continue;
+            std::string r = workspace_path(uri);
+            if (r.empty()) continue;
+            auto edited = last_edit_.find(uri);
+            open.push_back(OpenDocument{std::move(r), d.text(), dirty_.contains(uri),
+                                        edited == last_edit_.end() ? 0 : edited->second});
+        }
+    }
+    ContextOptions context_opts;
+    context_opts.budget_tokens =
+        settings_.context_tokens > 0 ? settings_.context_tokens : settings_.context_size / 2;
     req.prefix = text.substr(0, prefix_end);
     if (job->kind == JobKind::Inline && job->selected && !job->insert_prefix.empty()) {
         req.prefix += job->insert_prefix;
@@ -1069,11 +1250,18 @@ void Server::Impl::dispatch_completion(std::shared_ptr<Job> job) {
     job->eol = std::string(doc->eol());
 
     running_ = job;
-    worker_.post([this, job, req = std::move(req)]() mutable {
+    worker_.post([this, job, req = std::move(req), index = std::move(index), rel,
+                  text = text, open = std::move(open), edits = edits_, context_opts]() mutable {
+        if (index && !req.cancelled()) {
+            req.context = build_context(*index, rel, text, open, edits, context_opts);
+        }
         Expected<CompletionResult> result =
             completer_ ? completer_->complete(req)
                        : Expected<CompletionResult>(make_error("no model"));
-        asio::post(io_, [this, job, result = std::move(result)]() mutable {
+        CacheSummary cache = completer_ ? completer_->cache_summary() : CacheSummary{};
+        asio::post(io_, [this, job, result = std::move(result),
+                         cache = std::move(cache)]() mutable {
+            cache_ = std::move(cache);
             finish_completion(job, std::move(result));
         });
     });
@@ -1081,6 +1269,7 @@ void Server::Impl::dispatch_completion(std::shared_ptr<Job> job) {
 
 void Server::Impl::finish_completion(std::shared_ptr<Job> job, Expected<CompletionResult> result) {
     running_.reset();
+    background_pending_ = true;
     progress_end(job->progress_token, "");
     if (job->cancel->cancelled) {
         answer_cancelled(*job, "cancelled");
@@ -1209,6 +1398,10 @@ void Server::Impl::execute_command(const ExecuteCommandParams& p, Reply<json> re
         reply(nullptr);
         return;
     }
+    if (p.command == kCmdClearCache) {
+        clear_cache(std::move(reply));
+        return;
+    }
     if (p.command != kCmdApplyRewrite) {
         reply.error(ErrorCode::InvalidParams, "params.command: unknown command " + p.command);
         return;
@@ -1232,6 +1425,24 @@ void Server::Impl::execute_command(const ExecuteCommandParams& p, Reply<json> re
     job->title = "hearth: rewrite";
     job->via_command = true;
     schedule_rewrite(std::move(job));
+}
+
+void Server::Impl::clear_cache(Reply<json> reply) {
+    // Runs on the worker, between model calls (the worker runs one task at a time).
+    auto shared = std::make_shared<Reply<json>>(std::move(reply));
+    worker_.post([this, shared] {
+        Status st = completer_ ? completer_->clear_cache() : Status{};
+        CacheSummary cache = completer_ ? completer_->cache_summary() : CacheSummary{};
+        asio::post(io_, [this, shared, st = std::move(st), cache = std::move(cache)]() mutable {
+            cache_ = std::move(cache);
+            if (!st.ok()) {
+                shared->error(ErrorCode::RequestFailed, "clearing the cache failed: " +
+                                                            st.error().message);
+                return;
+            }
+            (*shared)(json{{"cleared", true}, {"dir", cache_.dir}});
+        });
+    });
 }
 
 void Server::Impl::dispatch_rewrite(std::shared_ptr<Job> job) {
@@ -1349,8 +1560,13 @@ void Server::Impl::start_load() {
                 device = completer_->device_name();
             }
         }
+        CacheSummary cache = completer_ ? completer_->cache_summary() : CacheSummary{};
         asio::post(io_, [this, error = std::move(error), backend = std::move(backend),
-                         device = std::move(device)]() mutable {
+                         device = std::move(device), cache = std::move(cache)]() mutable {
+            cache_ = std::move(cache);
+            if (!cache_.error.empty()) {
+                log_message(kMessageTypeWarning, "hearth: disk KV cache disabled: " + cache_.error);
+            }
             finish_load(std::move(error), std::move(backend), std::move(device));
         });
     });
@@ -1407,6 +1623,20 @@ json Server::Impl::status_json() {
                 {"running", running_ != nullptr},
                 {"backlogHighWater", backlog_high_water()},
                 {"lastStats", last_stats_},
+                {"workspace",
+                 {{"root", root_path_},
+                  {"indexedFiles", index_ ? index_->files().size() : 0},
+                  {"scanning", scanning_}}},
+                {"cache",
+                 {{"enabled", cache_.enabled},
+                  {"dir", cache_.dir},
+                  {"error", cache_.error},
+                  {"entries", cache_.entries},
+                  {"bytes", cache_.bytes},
+                  {"hits", cache_.hits},
+                  {"misses", cache_.misses},
+                  {"writes", cache_.writes},
+                  {"writeFailures", cache_.write_failures}}},
                 {"settings", settings_.to_json()}};
 }
 

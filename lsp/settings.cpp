@@ -54,6 +54,18 @@ class Applier {
         out = x;
     }
 
+    void strings(const char* key, std::vector<std::string>& out) {
+        const json* v = find(key);
+        if (!v) return;
+        if (!v->is_array()) return warn(key, "expected an array of strings");
+        std::vector<std::string> list;
+        for (const json& e : *v) {
+            if (!e.is_string()) return warn(key, "expected an array of strings");
+            list.push_back(e.get<std::string>());
+        }
+        out = std::move(list);
+    }
+
   private:
     const json* find(const char* key) const {
         auto it = obj_.find(key);
@@ -97,6 +109,9 @@ std::vector<std::string> Settings::apply(const nlohmann::json& settings) {
     a.integer("contextSize", context_size, 256, 1 << 20);
     a.string("cacheDir", cache_dir);
     a.integer("cacheMaxMb", cache_max_mb, 0, 1 << 20);
+    a.integer("cacheTotalMaxMb", cache_total_max_mb, 0, 1 << 24);
+    a.integer("contextTokens", context_tokens, 0, 1 << 20);
+    a.strings("contextExclude", context_exclude);
     a.integer("maxTokens", max_tokens, 1, 4096);
     a.integer("maxLines", max_lines, 0, 1000);
     a.number("temperature", temperature, 0.0, 2.0);
@@ -109,7 +124,8 @@ std::vector<std::string> Settings::apply(const nlohmann::json& settings) {
 
 bool Settings::engine_differs(const Settings& o) const {
     return model_path != o.model_path || backend != o.backend || context_size != o.context_size ||
-           cache_dir != o.cache_dir || cache_max_mb != o.cache_max_mb;
+           cache_dir != o.cache_dir || cache_max_mb != o.cache_max_mb ||
+           cache_total_max_mb != o.cache_total_max_mb || workspace_root != o.workspace_root;
 }
 
 nlohmann::json Settings::to_json() const {
@@ -118,6 +134,9 @@ nlohmann::json Settings::to_json() const {
                 {"contextSize", context_size},
                 {"cacheDir", cache_dir},
                 {"cacheMaxMb", cache_max_mb},
+                {"cacheTotalMaxMb", cache_total_max_mb},
+                {"contextTokens", context_tokens},
+                {"contextExclude", context_exclude},
                 {"maxTokens", max_tokens},
                 {"maxLines", max_lines},
                 {"temperature", temperature},

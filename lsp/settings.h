@@ -22,7 +22,16 @@ struct Settings {
     std::string backend = "auto";  // "backend": "auto" | "cpu" | "vulkan"
     int32_t context_size = 4096;   // "contextSize": tokens, 256..1048576
     std::string cache_dir;         // "cacheDir": on-disk KV cache ("" = default location)
-    int64_t cache_max_mb = 2048;   // "cacheMaxMb": 0..1048576 (0 disables the disk cache)
+    int64_t cache_max_mb = 2048;   // "cacheMaxMb": per workspace, 0..1048576 (0: no disk cache)
+    int64_t cache_total_max_mb = 8192;  // "cacheTotalMaxMb": all workspaces, 0..16777216
+
+    // Repository context.
+    int32_t context_tokens = 0;  // "contextTokens": budget, 0..1048576 (0: half of contextSize)
+    std::vector<std::string> context_exclude;  // "contextExclude": gitignore-syntax patterns
+
+    // Set by the server from `initialize` (the first workspace folder), not a user key: the
+    // disk cache is kept per workspace.
+    std::string workspace_root;
 
     // Generation.
     int32_t max_tokens = 128;          // "maxTokens": 1..4096, per inline completion

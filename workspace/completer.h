@@ -25,6 +25,7 @@ struct CompletionStats {
     std::string backend;          // "cpu", "vulkan"
     std::string device;           // human-readable device name
     int32_t prompt_tokens = 0;    // tokens in the prompt
+    int32_t context_tokens = 0;   // of which the repository context (the stable prefix)
     int32_t reused_tokens = 0;    // kept in memory from an earlier request
     int32_t restored_tokens = 0;  // read from the on-disk KV cache
     int32_t prefilled_tokens = 0; // computed now
@@ -33,6 +34,17 @@ struct CompletionStats {
     double ms_prefill = 0;
     double ms_decode = 0;
     double tokens_per_second = 0;  // decode speed: generated_tokens / decode seconds
+};
+
+// The on-disk KV cache as status reports show it.
+struct CacheSummary {
+    bool enabled = false;
+    std::string dir;       // the workspace's cache directory
+    std::string error;     // why it is disabled, when it failed to open
+    uint64_t entries = 0;  // chunk files
+    uint64_t bytes = 0;
+    uint64_t hits = 0, misses = 0;  // chunks read / lookups that found nothing new
+    uint64_t writes = 0, write_failures = 0;
 };
 
 // A context file placed before the current file (repository-level FIM prompts).
@@ -47,6 +59,10 @@ struct CompletionRequest {
     std::string suffix;  // text after the cursor
     std::vector<ContextFile> context;  // stable context, in order (may be empty)
     std::string repo_name;             // for repo-level templates (may be empty)
+    // Whether the prompt up to the cursor may be checkpointed to the disk cache. False for
+    // files that must not be stored (secrets, ignored files, files outside the workspace):
+    // then only the repository context is.
+    bool cache_prompt = true;
     int32_t max_tokens = 128;
     int32_t max_lines = 0;      // 0: no line cap
     bool single_line = false;   // stop at the first newline
@@ -86,6 +102,14 @@ public:
     // Backend and device names, for serverInfo and status reports.
     virtual std::string backend_name() const = 0;
     virtual std::string device_name() const = 0;
+    // Deferred work (writing KV checkpoints to the disk cache): does one short step and
+    // returns true while more remains. Callers run it on the same thread as complete(),
+    // when no request waits, so a request is delayed by one step at most.
+    virtual bool background_work() { return false; }
+    // Forgets every cached KV row, in memory and on disk (hearth.clearCache).
+    virtual Status clear_cache() { return {}; }
+    // The disk cache's state for status reports.
+    virtual CacheSummary cache_summary() const { return {}; }
 };
 
 }  // namespace hearth

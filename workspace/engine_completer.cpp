@@ -1,5 +1,7 @@
 #include "engine_completer.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -76,16 +78,128 @@ Expected<std::unique_ptr<EngineCompleter>> EngineCompleter::create(
         c->im_start_ = *im_start;
         c->im_end_ = *im_end;
     }
+
+    if (opts.disk_cache) {
+        // The key of this backend's KV rows: an empty snapshot carries their element type
+        // and shape (the CPU backend keeps f32 rows, Vulkan f16; they are never mixed).
+        auto shape = c->session_->snapshot(0, 0);
+        if (!shape) return shape.error();
+        c->kv_key_ = KVModelKey{c->model_.model->fingerprint(), shape->dtype, shape->n_layer,
+                                shape->row_elems};
+        auto store = KVStore::open(opts.cache);
+        if (store) {
+            c->store_ = std::move(*store);
+        } else {
+            c->cache_error_ = store.error().message;
+            spdlog::warn("disk KV cache disabled: {}", c->cache_error_);
+        }
+    }
     return c;
 }
 
-EngineCompleter::~EngineCompleter() = default;
+EngineCompleter::~EngineCompleter() { flush_cache(); }
+
+void EngineCompleter::flush_cache() {
+    while (background_work()) {
+    }
+    if (store_) store_->flush();
+}
+
+bool EngineCompleter::background_work() {
+    if (!store_) return false;
+    const auto chunk = static_cast<size_t>(store_->chunk_tokens());
+    const std::span<const int32_t> held = session_->tokens();
+    while (persist_next_ != 0 && persist_next_ <= persist_.size()) {
+        const size_t end = persist_next_;
+        const std::span<const int32_t> prefix(persist_.data(), end);
+        if (store_->contains(kv_key_, prefix)) {
+            persist_next_ += chunk;
+            continue;
+        }
+        // The session must still hold these rows (a later request may have replaced them).
+        if (held.size() < end || !std::equal(prefix.begin(), prefix.end(), held.begin())) break;
+        auto rows = session_->snapshot(static_cast<int32_t>(end - chunk), static_cast<int32_t>(end));
+        if (!rows) {
+            spdlog::warn("disk KV cache: {}", rows.error().message);
+            break;
+        }
+        store_->put_async(kv_key_, std::vector<int32_t>(prefix.begin(), prefix.end()),
+                          std::move(*rows));
+        persist_next_ += chunk;
+        return persist_next_ <= persist_.size();
+    }
+    persist_.clear();
+    persist_next_ = 0;
+    return false;
+}
+
+Status EngineCompleter::clear_cache() {
+    persist_.clear();
+    persist_next_ = 0;
+    session_->clear();
+    if (store_) return store_->clear();
+    return {};
+}
+
+CacheSummary EngineCompleter::cache_summary() const {
+    CacheSummary c;
+    c.error = cache_error_;
+    if (!store_) return c;
+    const KVStoreStats st = store_->stats();
+    c.enabled = true;
+    c.dir = store_->dir().string();
+    c.entries = st.entries;
+    c.bytes = st.bytes;
+    c.hits = st.hits;
+    c.misses = st.misses;
+    c.writes = st.writes;
+    c.write_failures = st.write_failures;
+    return c;
+}
+
+int32_t EngineCompleter::restore_from_disk(std::span<const int32_t> prompt,
+                                           const std::function<bool()>& cancelled) {
+    if (!store_ || prompt.size() < 2) return 0;
+    const std::span<const int32_t> held = session_->tokens();
+    const auto same = std::mismatch(held.begin(), held.end(), prompt.begin(), prompt.end());
+    // The last prompt token is always evaluated (its logits are needed), so never restore it.
+    const auto in_memory = static_cast<int32_t>(
+        std::min<size_t>(static_cast<size_t>(same.first - held.begin()), prompt.size() - 1));
+    const std::span<const int32_t> lookup = prompt.first(prompt.size() - 1);
+    const int32_t stored = store_->stored_prefix(kv_key_, lookup);
+    if (stored <= in_memory) return 0;
+    // Chunks are restored in batches onto the rows before them; a batch bounds the host
+    // memory a restore needs and is a point where cancellation is honoured.
+    const int32_t chunk = store_->chunk_tokens();
+    const int32_t batch = chunk * 16;
+    int32_t pos = in_memory / chunk * chunk;
+    while (pos < stored) {
+        if (cancelled && cancelled()) break;
+        const int32_t end = std::min(stored, pos + batch);
+        auto rows = store_->read(kv_key_, prompt, pos, end);
+        if (!rows) {
+            spdlog::warn("disk KV cache: {}", rows.error().message);
+            break;
+        }
+        if (rows->n_tokens == 0) break;  // a bad or vanished chunk: prefill from here
+        const int32_t got = rows->pos + rows->n_tokens;
+        if (Status st = session_->restore(*rows, prompt.first(static_cast<size_t>(got)));
+            !st.ok()) {
+            spdlog::warn("disk KV cache: restore failed: {}", st.error().message);
+            break;
+        }
+        pos = got;
+        if (got < end) break;
+    }
+    const auto now = session_->n_tokens();
+    return now > in_memory ? now - in_memory : 0;
+}
 
 std::string EngineCompleter::backend_name() const { return backend_->info().name; }
 std::string EngineCompleter::device_name() const { return backend_->info().device; }
 
 Expected<CompletionResult> EngineCompleter::run(
-    const std::vector<int32_t>& prompt, const GenerateOptions& gen,
+    const std::vector<int32_t>& prompt, int32_t cacheable, const GenerateOptions& gen,
     const std::function<void(int32_t, int32_t)>& progress) {
     CompletionResult out;
     CompletionStats& st = out.stats;
@@ -95,15 +209,27 @@ Expected<CompletionResult> EngineCompleter::run(
     st.prompt_tokens = static_cast<int32_t>(prompt.size());
     const auto t0 = std::chrono::steady_clock::now();
 
+    const int32_t restored = restore_from_disk(prompt, gen.cancelled);
     SyncOptions so;
     so.chunk = chunk_;
     so.progress = progress;
     so.cancel = gen.cancelled;
     auto sync = session_->sync(prompt, so);
     if (!sync) return sync.error();
-    st.reused_tokens = sync->reused;
+    st.restored_tokens = std::min(restored, sync->reused);
+    st.reused_tokens = sync->reused - st.restored_tokens;
     st.prefilled_tokens = sync->evaluated;
     st.ms_prefill = ms_since(t0);
+
+    // Checkpoint the whole chunks of the cacheable part once the answer is out.
+    if (store_) {
+        const auto chunk = static_cast<size_t>(store_->chunk_tokens());
+        const size_t n = std::min(static_cast<size_t>(std::max(cacheable, 0)), prompt.size());
+        if (n >= chunk) {
+            persist_.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(n));
+            persist_next_ = chunk;
+        }
+    }
 
     auto g = generate(*session_, *model_.tokenizer, gen);
     if (!g) return g.error();
@@ -184,8 +310,10 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
             return true;
         };
     }
-    auto r = run(prompt.tokens, gen, req.progress);
+    auto r = run(prompt.tokens, req.cache_prompt ? prompt.cursor_tokens : prompt.stable_tokens,
+                 gen, req.progress);
     if (!r) return r.error();
+    r->stats.context_tokens = prompt.stable_tokens;
     if (!healed.empty()) {
         std::string& t = r->text;
         if (t.starts_with(healed)) {
@@ -257,7 +385,8 @@ Expected<CompletionResult> EngineCompleter::rewrite(const RewriteRequest& req) {
                           std::to_string(prompt.size()) + " prompt tokens, context " +
                           std::to_string(n_ctx_) + ")");
     }
-    auto r = run(prompt, gen, req.progress);
+    // Rewrites share the session but checkpoint nothing: their prompts rarely recur.
+    auto r = run(prompt, 0, gen, req.progress);
     if (!r) return r.error();
     if (chat_) {
         if (auto fence = r->text.find("```"); fence != std::string::npos) r->text.resize(fence);

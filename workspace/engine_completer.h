@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "fim.h"
 #include "generate.h"
+#include "kv_store.h"
 
 namespace hearth {
 
@@ -26,6 +27,10 @@ struct EngineCompleterOptions {
     int32_t n_ctx = 4096;        // 0: the model's training context
     int32_t prefill_chunk = 512; // tokens per prefill step (cancellation granularity)
     std::string fim_template;    // empty: detect from the vocabulary
+    // On-disk prefix KV cache (workspace/kv_store.h). When it cannot be opened the
+    // completer works without it and cache_summary() says why.
+    bool disk_cache = false;
+    KVStoreOptions cache;
 };
 
 class EngineCompleter final : public Completer {
@@ -38,6 +43,13 @@ public:
     Expected<CompletionResult> rewrite(const RewriteRequest& req) override;
     std::string backend_name() const override;
     std::string device_name() const override;
+    bool background_work() override;
+    Status clear_cache() override;
+    CacheSummary cache_summary() const override;
+
+    // Writes every pending checkpoint and waits until it is on disk (CLI runs, tests).
+    void flush_cache();
+    KVStore* kv_store() { return store_.get(); }
 
     const LoadedModel& model() const { return model_; }
     const FimTemplate& fim() const { return fim_; }
@@ -48,10 +60,16 @@ public:
 private:
     EngineCompleter() = default;
 
-    // Syncs the session to `prompt`, then generates; fills every stats field.
-    Expected<CompletionResult> run(const std::vector<int32_t>& prompt,
+    // Syncs the session to `prompt` (restoring what the disk cache holds beyond the rows
+    // in memory), then generates; fills every stats field. The first `cacheable` tokens
+    // are checkpointed to the disk cache afterwards, in background_work().
+    Expected<CompletionResult> run(const std::vector<int32_t>& prompt, int32_t cacheable,
                                    const GenerateOptions& gen,
                                    const std::function<void(int32_t, int32_t)>& progress);
+    // Restores the longest stored prefix of `prompt` that extends the rows in memory;
+    // returns the positions restored beyond them (0 on a miss; a bad chunk is a miss).
+    int32_t restore_from_disk(std::span<const int32_t> prompt,
+                              const std::function<bool()>& cancelled);
 
     LoadedModel model_;
     std::unique_ptr<Backend> backend_;
@@ -61,6 +79,12 @@ private:
     int32_t chunk_ = 512;
     bool chat_ = false;
     int32_t im_start_ = -1, im_end_ = -1;
+
+    std::unique_ptr<KVStore> store_;
+    KVModelKey kv_key_{};
+    std::string cache_error_;
+    std::vector<int32_t> persist_;  // tokens whose whole chunks are to be checkpointed
+    size_t persist_next_ = 0;       // end of the next chunk to look at
 };
 
 }  // namespace hearth

@@ -168,6 +168,7 @@ FimPrompt FimTemplate::build_continuation(const Tokenizer& tok,
         text("#" + req.path + "\n");
     }
     text(req.prefix);
+    p.cursor_tokens = static_cast<int32_t>(p.tokens.size());
     return p;
 }
 
@@ -189,6 +190,7 @@ FimPrompt FimTemplate::build(const Tokenizer& tok, const CompletionRequest& req)
     p.tokens.push_back(k.prefix);
     if (family_ == FimFamily::CodeLlama) text(" ");
     text(req.prefix);
+    p.cursor_tokens = static_cast<int32_t>(p.tokens.size());
     if (family_ == FimFamily::CodeLlama) text(" ");
     p.tokens.push_back(k.suffix);
     text(req.suffix);

@@ -46,6 +46,10 @@ struct FimTokens {
 struct FimPrompt {
     std::vector<int32_t> tokens;
     int32_t stable_tokens = 0;  // length of the repository-context prefix
+    // Tokens up to the cursor: the context, the file header and the text before the cursor.
+    // Typing at the cursor changes only what follows (and the last few of these), so the
+    // disk cache checkpoints whole chunks of this part.
+    int32_t cursor_tokens = 0;
 };
 
 class FimTemplate {
