@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <utility>
 
 #include "unicode.h"
 
@@ -324,7 +326,6 @@ Expected<RepoIndex> RepoIndex::scan(const fs::path& root, const ScanOptions& opt
     }
     RepoIndex index;
     index.root_ = std::move(canon);
-    index.root_str_ = index.root_.string();
     index.opts_ = opts;
     index.root_rules_ = IgnoreRules::from_patterns(opts.exclude);
     index.root_rules_.append(load_ignore_file(index.root_ / ".git" / "info" / "exclude"));
@@ -356,6 +357,7 @@ const IndexedFile* RepoIndex::find(std::string_view rel_path) const {
 }
 
 std::optional<std::string> RepoIndex::relative(const fs::path& abs) const {
+    if (root_.empty()) return std::nullopt;
     std::string s = abs.string();
     if (s.starts_with("file://")) {
         s.erase(0, 7);
@@ -462,6 +464,7 @@ bool RepoIndex::qualify_file(const std::string& rel_path, IndexedFile& out, int 
 }
 
 bool RepoIndex::eligible(std::string_view rel_path) const {
+    if (root_.empty()) return false;
     const auto rel = clean_relative(rel_path);
     if (!rel || !path_allowed(*rel, false) || !real_directory(parent_of(*rel))) return false;
     const fs::path abs = root_ / *rel;
@@ -479,6 +482,7 @@ bool RepoIndex::eligible(std::string_view rel_path) const {
 }
 
 Expected<std::string> RepoIndex::read(std::string_view rel_path) const {
+    if (root_.empty()) return make_error("no workspace has been scanned");
     const auto rel = clean_relative(rel_path);
     if (!rel) return make_error("not a workspace-relative path: " + std::string(rel_path));
     if (!path_allowed(*rel, false)) return make_error(*rel + " is excluded from context");
@@ -584,6 +588,7 @@ bool RepoIndex::rescan_subtree(const std::string& dir) {
 }
 
 bool RepoIndex::update(std::string_view rel_path) {
+    if (root_.empty()) return false;
     const auto rel = clean_relative(rel_path);
     if (!rel) return false;
 

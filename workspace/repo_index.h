@@ -70,6 +70,8 @@ bool generated_file_name(std::string_view name);
 
 class RepoIndex {
   public:
+    RepoIndex() = default;  // empty, without a root: what a server holds until a scan is done
+
     // Walks `root`; `cancel` is polled between directories (a cancelled scan returns the
     // error "cancelled"); `progress(files_seen)` is called every few hundred files and once
     // at the end, and may be empty. When more than `max_files` files qualify, the first
@@ -101,8 +103,9 @@ class RepoIndex {
     bool update(std::string_view rel_path);
 
     // Reads a file's text. Fails when the path is not eligible (a secret, ignored, ...),
-    // gone, larger than max_file_bytes, binary, or a symlink whose target leaves the root.
-    // A file need not be in the index (it may be newer than the last scan).
+    // gone, larger than max_file_bytes, binary or generated (judged on its first 8 KiB, as
+    // the scan does), or a symlink whose target leaves the root. A file need not be in the
+    // index (it may be newer than the last scan).
     Expected<std::string> read(std::string_view rel_path) const;
 
   private:
@@ -131,7 +134,6 @@ class RepoIndex {
     bool rescan_subtree(const std::string& dir);
 
     std::filesystem::path root_;
-    std::string root_str_;  // root_ as a string, for prefix checks
     ScanOptions opts_;
     IgnoreRules root_rules_;  // options' exclude, then .git/info/exclude
     IgnoreRules secrets_;

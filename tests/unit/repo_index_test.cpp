@@ -75,6 +75,16 @@ TEST_F(RepoIndexTest, IndexesTextFilesSortedWithSizes) {
     EXPECT_EQ(*text, "int z;\n");
 }
 
+TEST(RepoIndexEmpty, AnEmptyIndexReadsNothing) {
+    // Without a root, relative paths must not resolve against the working directory.
+    RepoIndex idx;
+    EXPECT_TRUE(idx.files().empty());
+    EXPECT_FALSE(idx.eligible("CMakeLists.txt"));
+    EXPECT_FALSE(idx.read("CMakeLists.txt").ok());
+    EXPECT_FALSE(idx.update("CMakeLists.txt"));
+    EXPECT_EQ(idx.relative("/tmp/x.py"), std::nullopt);
+}
+
 TEST_F(RepoIndexTest, RootMustBeADirectory) {
     write("file.txt", "x");
     auto r = RepoIndex::scan(root_ / "file.txt", default_scan_options());
