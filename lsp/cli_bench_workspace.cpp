@@ -5,7 +5,8 @@
 //   cold     a fresh cache directory: the repository context is prefilled;
 //   warm     the same process, after an edit in the middle of the current file: the
 //            context and the file text before the edit are still in memory;
-//   restart  a new process on the same cache directory: the context comes from disk.
+//   restart  a new process on the same cache directory, the file as the edit left it:
+//            the context and the file up to the cursor come from disk.
 // The time is from sending textDocument/inlineCompletion to its response; the token
 // counts come from the server's hearth.status (lastStats). The model is loaded and the
 // workspace indexed before any timing starts.
@@ -179,6 +180,18 @@ int bench(const Args& a) {
         return fail("--cache-dir " + cache.string() + " already holds a cache; the cold case needs an empty one");
     }
     const std::string uri = file_uri(file);
+    // The warm case's edit: a line inserted in the middle of the file.
+    const int mid = line / 2;
+    const std::string insert = "// edited\n";
+    std::string edited = text;
+    {
+        size_t at = 0;
+        for (int i = 0; i < mid && at != std::string::npos; ++i) {
+            at = edited.find('\n', at);
+            if (at != std::string::npos) ++at;
+        }
+        edited.insert(at == std::string::npos ? edited.size() : at, insert);
+    }
     std::vector<CaseResult> results;
     auto run_all = [&]() -> Status {
         {
@@ -189,17 +202,17 @@ int bench(const Args& a) {
             if (!cold) return cold.error();
             results.push_back(*cold);
             // An edit in the middle of the file: everything before it stays in memory.
-            const int mid = line / 2;
-            r.change(uri, 2, mid, "// edited\n");
+            r.change(uri, 2, mid, insert);
             auto warm = r.complete("warm", uri, line + 1, character);
             if (!warm) return warm.error();
             results.push_back(*warm);
             HEARTH_TRY(r.stop());
         }
+        // The editor comes back with the file as it was left (the edit included).
         Run r(a, root, cache);
         HEARTH_TRY(r.start());
-        r.open(uri, text);
-        auto restart = r.complete("restart", uri, line, character);
+        r.open(uri, edited);
+        auto restart = r.complete("restart", uri, line + 1, character);
         if (!restart) return restart.error();
         results.push_back(*restart);
         return r.stop();

@@ -108,4 +108,9 @@ Expected<CompletionResult> FakeCompleter::rewrite(const RewriteRequest& req) {
     return result;
 }
 
+bool FakeCompleter::background_work() {
+    RunningGuard running(*state_);
+    return ++state_->background_calls <= state_->background_steps;
+}
+
 }  // namespace hearth::lsp

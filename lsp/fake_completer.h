@@ -27,6 +27,7 @@ struct FakeCompleterState {
     std::chrono::milliseconds delay{0};  // simulated work per call
     int32_t progress_steps = 0;          // >0: report prefill progress in this many steps
     std::string fail_with;               // non-empty: every call fails with this message
+    int32_t background_steps = 0;        // background_work() returns true this many times
 
     // Observations.
     std::atomic<int> complete_calls{0};
@@ -34,6 +35,8 @@ struct FakeCompleterState {
     std::atomic<int> cancelled_calls{0};  // calls that saw cancelled() and stopped
     std::atomic<int> running{0};          // calls in progress right now
     std::atomic<int> max_running{0};      // highest concurrency seen (must stay 1)
+    std::atomic<int> background_calls{0};
+    std::atomic<int> clear_cache_calls{0};
 
     CompletionRequest last_completion() const;
     RewriteRequest last_rewrite() const;
@@ -53,6 +56,11 @@ class FakeCompleter final : public Completer {
     Expected<CompletionResult> rewrite(const RewriteRequest& req) override;
     std::string backend_name() const override { return "fake"; }
     std::string device_name() const override { return "fake device"; }
+    bool background_work() override;
+    Status clear_cache() override {
+        ++state_->clear_cache_calls;
+        return {};
+    }
 
     const std::shared_ptr<FakeCompleterState>& state() const { return state_; }
 

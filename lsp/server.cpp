@@ -359,6 +359,7 @@ class Server::Impl {
     bool background_pending_ = false;
     bool background_running_ = false;
     CacheSummary cache_;
+    int32_t n_ctx_ = 0;  // the loaded completer's context size (0: unknown)
 
     // Worker side: only touched by tasks on the worker thread.
     std::unique_ptr<Completer> completer_;
@@ -1226,9 +1227,13 @@ void Server::Impl::dispatch_completion(std::shared_ptr<Job> job) {
                                         edited == last_edit_.end() ? 0 : edited->second});
         }
     }
+    // The context budget: the setting, or half the context; never more than what leaves
+    // room for the current file and the answer.
+    const int32_t n_ctx = n_ctx_ > 0 ? n_ctx_ : settings_.context_size;
     ContextOptions context_opts;
-    context_opts.budget_tokens =
-        settings_.context_tokens > 0 ? settings_.context_tokens : settings_.context_size / 2;
+    context_opts.budget_tokens = std::min(
+        settings_.context_tokens > 0 ? settings_.context_tokens : n_ctx / 2,
+        std::max(0, n_ctx - settings_.max_tokens - n_ctx / 8));
     req.prefix = text.substr(0, prefix_end);
     if (job->kind == JobKind::Inline && job->selected && !job->insert_prefix.empty()) {
         req.prefix += job->insert_prefix;
@@ -1561,9 +1566,11 @@ void Server::Impl::start_load() {
             }
         }
         CacheSummary cache = completer_ ? completer_->cache_summary() : CacheSummary{};
+        const int32_t n_ctx = completer_ ? completer_->context_size() : 0;
         asio::post(io_, [this, error = std::move(error), backend = std::move(backend),
-                         device = std::move(device), cache = std::move(cache)]() mutable {
+                         device = std::move(device), cache = std::move(cache), n_ctx]() mutable {
             cache_ = std::move(cache);
+            n_ctx_ = n_ctx;
             if (!cache_.error.empty()) {
                 log_message(kMessageTypeWarning, "hearth: disk KV cache disabled: " + cache_.error);
             }

@@ -102,6 +102,8 @@ public:
     // Backend and device names, for serverInfo and status reports.
     virtual std::string backend_name() const = 0;
     virtual std::string device_name() const = 0;
+    // Tokens a prompt and its completion may hold together (0: unknown).
+    virtual int32_t context_size() const { return 0; }
     // Deferred work (writing KV checkpoints to the disk cache): does one short step and
     // returns true while more remains. Callers run it on the same thread as complete(),
     // when no request waits, so a request is delayed by one step at most.

@@ -247,8 +247,6 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
     const int32_t max_tokens = std::clamp(req.max_tokens, 1, n_ctx_ / 2);
     const auto budget = static_cast<size_t>(n_ctx_ - max_tokens);
 
-    // Fit the prompt: drop context files (least stable last in the list goes first),
-    // then keep the text nearest the cursor.
     // Nothing but whitespace after the cursor: the file simply continues (left to right);
     // otherwise fill in the middle.
     const bool continuation =
@@ -269,28 +267,50 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
         fitted.prefix.resize(line_start);
     }
     FimPrompt prompt = build(fitted);
+    // Cuts the current file's text until its part of the prompt is at most `limit` tokens
+    // (an estimate through its bytes per token; the caller rebuilds and checks). The suffix
+    // gets at most a quarter; the prefix keeps the text nearest the cursor and starts at a
+    // line boundary when one is near. False when there is nothing left to cut.
+    auto cut_file = [&](size_t limit) {
+        if (fitted.prefix.empty() && fitted.suffix.empty()) return false;
+        const size_t file_tokens =
+            prompt.tokens.size() - static_cast<size_t>(prompt.stable_tokens);
+        const double bpt = static_cast<double>(fitted.prefix.size() + fitted.suffix.size()) /
+                           static_cast<double>(std::max<size_t>(1, file_tokens));
+        // Bytes to keep, a little under the estimate so one or two rounds suffice.
+        const auto keep = static_cast<size_t>(static_cast<double>(limit) * bpt * 0.95);
+        const auto suffix_cap = static_cast<size_t>(static_cast<double>(limit / 4) * bpt);
+        // Each round removes something, so the loops around this end.
+        auto shrink_to = [](size_t size, size_t target) {
+            return target < size ? target : size - std::max<size_t>(1, size / 16);
+        };
+        if (fitted.suffix.size() > suffix_cap) {
+            fitted.suffix.resize(suffix_cap);
+        } else if (!fitted.prefix.empty()) {
+            const size_t target =
+                shrink_to(fitted.prefix.size(), keep > fitted.suffix.size() ? keep - fitted.suffix.size() : 0);
+            size_t cut = fitted.prefix.size() - target;
+            const size_t nl = fitted.prefix.find('\n', cut);
+            if (nl != std::string::npos && nl - cut < 256) cut = nl + 1;
+            fitted.prefix.erase(0, cut);
+        } else {
+            fitted.suffix.resize(shrink_to(fitted.suffix.size(), keep));
+        }
+        return true;
+    };
+    // The current file gets what the repository context leaves, but at least half the
+    // budget: far-away text of a long file is worth less than the files it works with.
+    while (true) {
+        const auto stable = static_cast<size_t>(prompt.stable_tokens);
+        const size_t file_limit = std::max(budget / 2, budget > stable ? budget - stable : 0);
+        if (prompt.tokens.size() - stable <= file_limit || !cut_file(file_limit)) break;
+        prompt = build(fitted);
+    }
+    // Then context files go, least stable (last) first, and the file is cut further.
     while (prompt.tokens.size() > budget) {
         if (!fitted.context.empty()) {
             fitted.context.pop_back();
-        } else if (!fitted.prefix.empty() || !fitted.suffix.empty()) {
-            // Bytes per token of this text, to turn the overflow into a cut in bytes.
-            const double bpt = static_cast<double>(fitted.prefix.size() + fitted.suffix.size()) /
-                               static_cast<double>(std::max<size_t>(1, prompt.tokens.size()));
-            const auto over = static_cast<size_t>(
-                static_cast<double>(prompt.tokens.size() - budget) * bpt * 1.1 + 8);
-            const auto suffix_cap = static_cast<size_t>(static_cast<double>(budget / 4) * bpt);
-            if (fitted.suffix.size() > suffix_cap) {
-                fitted.suffix.resize(suffix_cap);  // the suffix gets at most a quarter
-            } else if (!fitted.prefix.empty()) {
-                // Keep the text nearest the cursor; start at a line boundary when one is near.
-                size_t cut = std::min(fitted.prefix.size(), over);
-                const size_t nl = fitted.prefix.find('\n', cut);
-                if (nl != std::string::npos && nl - cut < 256) cut = nl + 1;
-                fitted.prefix.erase(0, cut);
-            } else {
-                fitted.suffix.resize(fitted.suffix.size() > over ? fitted.suffix.size() - over : 0);
-            }
-        } else {
+        } else if (!cut_file(budget - static_cast<size_t>(prompt.stable_tokens))) {
             return make_error("the prompt template alone exceeds the context size");
         }
         prompt = build(fitted);

@@ -43,6 +43,7 @@ public:
     Expected<CompletionResult> rewrite(const RewriteRequest& req) override;
     std::string backend_name() const override;
     std::string device_name() const override;
+    int32_t context_size() const override { return n_ctx_; }
     bool background_work() override;
     Status clear_cache() override;
     CacheSummary cache_summary() const override;

@@ -219,3 +219,58 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
 }
 
 }  // namespace
+
+// The disk KV cache across a restart, through the real binary over stdio: `hearth
+// bench-workspace` runs `hearth lsp` as a child three times (cold, warm after an edit,
+// restarted on the same cache directory) and reports each first completion's tokens.
+TEST(Cli, RestartReusesTheDiskCacheThroughTheRealServer) {
+    const std::string ws = tmp_path("workspace");
+    const std::string cache = tmp_path("cache");
+    std::system(("rm -rf '" + ws + "' '" + cache + "' && mkdir -p '" + ws + "/pkg'").c_str());
+    for (int i = 0; i < 6; ++i) {
+        std::ofstream f(ws + "/pkg/mod" + std::to_string(i) + ".py");
+        for (int k = 0; k < 6; ++k) {
+            f << "def f" << i << "_" << k << "(xs, n=" << k << "):\n"
+              << "    out = []\n    for x in xs:\n        out.append(x + n)\n    return out\n\n\n";
+        }
+    }
+    {
+        std::ofstream f(ws + "/pkg/main.py");
+        f << "from pkg.mod0 import f0_1\n\n\ndef main():\n    values = [1, 2, 3]\n"
+          << "    print(f0_1(values))\n\n\ndef fibonacci(n):\n";
+    }
+    std::ofstream(ws + "/.env") << "TOKEN=never-in-a-prompt\n";
+    CmdResult r = hearth("bench-workspace --model " + data("hearth-demo-py-q8_0.gguf") +
+                         " --backend cpu --ctx 1024 --workspace '" + ws +
+                         "' --file pkg/main.py --end --json --cache-dir '" + cache + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    json cases = json::parse(r.out);
+    ASSERT_EQ(cases.size(), 3u) << r.out;
+    const json &cold = cases[0], &warm = cases[1], &restart = cases[2];
+    EXPECT_EQ(cold["case"], "cold");
+    EXPECT_GT(cold["context_tokens"].get<int>(), 256) << "the workspace files are in the prompt";
+    EXPECT_EQ(cold["prefilled_tokens"], cold["prompt_tokens"]);
+    EXPECT_EQ(cold["restored_tokens"], 0);
+    // Warm: an edit in the middle of the file keeps everything before it in memory.
+    EXPECT_GT(warm["reused_tokens"].get<int>(), cold["context_tokens"].get<int>());
+    EXPECT_LT(warm["prefilled_tokens"].get<int>(), cold["prompt_tokens"].get<int>() / 4);
+    // Restart (the file as the edit left it): a new process restores the context and the
+    // file up to the cursor from disk and prefills only the tail.
+    EXPECT_EQ(restart["prompt_tokens"], warm["prompt_tokens"]);
+    EXPECT_EQ(restart["reused_tokens"], 0);
+    EXPECT_GE(restart["restored_tokens"].get<int>(), cold["context_tokens"].get<int>() - 256);
+    EXPECT_EQ(restart["restored_tokens"].get<int>() + restart["prefilled_tokens"].get<int>(),
+              restart["prompt_tokens"].get<int>());
+    EXPECT_LT(restart["prefilled_tokens"].get<int>(), 256);
+    EXPECT_GT(restart["cache"]["hits"].get<int>(), 0);
+    EXPECT_TRUE(restart["cache"]["enabled"].get<bool>());
+
+    // The cache directory holds only private files, and none contains the secret.
+    CmdResult ls = hearth("cache ls --json --cache-dir '" + cache + "'");
+    ASSERT_EQ(ls.exit_code, 0) << ls.err;
+    EXPECT_NE(ls.out.find("workspace"), std::string::npos) << ls.out;
+    EXPECT_EQ(std::system(("! grep -rq never-in-a-prompt '" + cache + "'").c_str()), 0);
+    EXPECT_EQ(std::system(("test -z \"$(find '" + cache + "' -perm /077)\"").c_str()), 0)
+        << "cache files and folders are private";
+    std::system(("rm -rf '" + ws + "' '" + cache + "'").c_str());
+}
