@@ -118,6 +118,11 @@ bool EngineCompleter::background_work() {
         }
         // The session must still hold these rows (a later request may have replaced them).
         if (held.size() < end || !std::equal(prefix.begin(), prefix.end(), held.begin())) break;
+        // When the writer is behind, wait a little (a request waits at most this long)
+        // rather than have the chunk dropped; come back later if it is still behind.
+        const size_t bytes = chunk * model_.model->kv_bytes_per_token(kv_key_.dtype) +
+                             end * sizeof(int32_t);
+        if (!store_->wait_for_room(bytes, std::chrono::milliseconds(20))) return true;
         auto rows = session_->snapshot(static_cast<int32_t>(end - chunk), static_cast<int32_t>(end));
         if (!rows) {
             spdlog::warn("disk KV cache: {}", rows.error().message);

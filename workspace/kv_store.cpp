@@ -1441,6 +1441,15 @@ void KVStore::put_async(const KVModelKey& model, std::vector<int32_t> prefix, KV
     s.q_cv.notify_one();
 }
 
+bool KVStore::wait_for_room(size_t bytes, std::chrono::milliseconds timeout) {
+    Impl& s = *impl_;
+    std::unique_lock<std::mutex> lk(s.q_mu);
+    return s.idle_cv.wait_for(lk, timeout, [&] {
+        return s.stop || bytes > s.opts.max_queued_bytes ||
+               s.queued_bytes <= s.opts.max_queued_bytes - bytes;
+    });
+}
+
 void KVStore::flush() {
     Impl& s = *impl_;
     {

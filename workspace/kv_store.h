@@ -75,6 +75,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -153,6 +154,10 @@ class KVStore {
 
     // Waits until every put_async chunk is written or failed, then records this process's
     // hit counts in index.json.
+    // Waits until a put_async of `bytes` would be queued rather than dropped; false when
+    // the queue is still full after `timeout`. Producers that can wait (background
+    // checkpointing) ask first instead of losing chunks.
+    bool wait_for_room(size_t bytes, std::chrono::milliseconds timeout);
     void flush();
     // Removes every entry of this workspace; queued put_async chunks are dropped.
     Status clear();

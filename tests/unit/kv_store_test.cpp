@@ -1165,7 +1165,11 @@ TEST_F(KVStoreTest, QueueBoundDropsAndCounts) {
                      make_rows(m, end - kC, kC, 1));
     }
     EXPECT_EQ(s->stats().dropped, 3u);
+    // A producer that can wait is told there is no room yet, then that there is.
+    const size_t chunk_bytes = rows_bytes + 3 * kC * sizeof(int32_t);
+    EXPECT_FALSE(s->wait_for_room(chunk_bytes, std::chrono::milliseconds(30)));
     ::flock(fd, LOCK_UN);
+    EXPECT_TRUE(s->wait_for_room(chunk_bytes, std::chrono::seconds(10)));
     ::close(fd);
     s->flush();
     EXPECT_EQ(s->stats().writes, 2u);
