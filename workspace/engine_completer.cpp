@@ -60,6 +60,7 @@ Expected<std::unique_ptr<EngineCompleter>> EngineCompleter::create(
     if (n_train > 0) c->n_ctx_ = std::min(c->n_ctx_, n_train);
     if (c->n_ctx_ < 64) return make_error("context size " + std::to_string(c->n_ctx_) + " is too small");
     c->chunk_ = std::max(1, opts.prefill_chunk);
+    c->max_suffix_tokens_ = std::max(0, opts.max_suffix_tokens);
 
     auto backend = make_backend(c->model_.model, opts.backend);
     if (!backend) return backend.error();
@@ -270,6 +271,17 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
         line_start < fitted.prefix.size()) {
         healed = fitted.prefix.substr(line_start);
         fitted.prefix.resize(line_start);
+    }
+    if (!continuation) {
+        // Keep the suffix's first lines up to max_suffix_tokens (see the option).
+        const size_t n = tok.encode(fitted.suffix, EncodeMode::Plain).size();
+        if (n > static_cast<size_t>(max_suffix_tokens_)) {
+            const double bpt = static_cast<double>(fitted.suffix.size()) / static_cast<double>(n);
+            auto keep = static_cast<size_t>(static_cast<double>(max_suffix_tokens_) * bpt * 0.95);
+            const size_t nl = fitted.suffix.rfind('\n', keep);
+            if (nl != std::string::npos && nl > keep / 2) keep = nl + 1;
+            fitted.suffix.resize(keep);
+        }
     }
     FimPrompt prompt = build(fitted);
     // Cuts the current file's text until its part of the prompt is at most `limit` tokens

@@ -27,6 +27,11 @@ struct EngineCompleterOptions {
     int32_t n_ctx = 4096;        // 0: the model's training context
     int32_t prefill_chunk = 512; // tokens per prefill step (cancellation granularity)
     std::string fim_template;    // empty: detect from the vocabulary
+    // Text after the cursor kept in a FIM prompt, in tokens (cut at a line end). The suffix
+    // follows the cursor in the prompt, so every keystroke (and every restart) prefills it
+    // again: a short suffix keeps completions fast; the lines right after the cursor are
+    // the ones that matter.
+    int32_t max_suffix_tokens = 512;
     // On-disk prefix KV cache (workspace/kv_store.h). When it cannot be opened the
     // completer works without it and cache_summary() says why.
     bool disk_cache = false;
@@ -78,6 +83,7 @@ private:
     FimTemplate fim_;
     int32_t n_ctx_ = 0;
     int32_t chunk_ = 512;
+    int32_t max_suffix_tokens_ = 512;
     bool chat_ = false;
     int32_t im_start_ = -1, im_end_ = -1;
 

@@ -171,6 +171,31 @@ TEST(EngineCompleter, LongPromptsAreFittedToTheContext) {
     EXPECT_GT(r->stats.prompt_tokens, c->n_ctx() / 2);
 }
 
+TEST(EngineCompleter, TheSuffixKeepsItsFirstLinesUpToItsBudget) {
+    EngineCompleterOptions o;
+    o.backend.kind = BackendKind::Cpu;
+    o.n_ctx = 1024;
+    o.max_suffix_tokens = 64;
+    auto made = EngineCompleter::create(demo_model(), o);
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    auto& c = *made;
+    CompletionRequest req;
+    req.prefix = "def area(r):\n    return ";
+    for (int i = 0; i < 100; ++i) req.suffix += "\n\ndef f" + std::to_string(i) + "():\n    pass";
+    req.max_tokens = 4;
+    auto r = c->complete(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    CompletionRequest short_suffix = req;
+    short_suffix.suffix.clear();
+    short_suffix.suffix = "\n";  // whitespace only would switch to the left-to-right form
+    short_suffix.suffix += "x";
+    auto bare = c->complete(short_suffix);
+    ASSERT_TRUE(bare.ok());
+    // The prompt holds at most ~64 suffix tokens more than with a one-token suffix.
+    EXPECT_LE(r->stats.prompt_tokens, bare->stats.prompt_tokens + 64);
+    EXPECT_GT(r->stats.prompt_tokens, bare->stats.prompt_tokens + 32);
+}
+
 TEST(EngineCompleter, RewriteWithoutChatTemplateUsesFim) {
     auto c = make_completer();
     ASSERT_NE(c, nullptr);
