@@ -23,6 +23,7 @@ lsp::CompleterFactory engine_completer_factory() {
         EngineCompleterOptions o;
         o.backend.kind = *kind;
         o.n_ctx = s.context_size;
+        o.fim_template = s.fim_template;
         o.disk_cache = s.cache_max_mb > 0 && s.cache_total_max_mb > 0;
         o.cache.root = s.cache_dir;
         o.cache.workspace = s.workspace_root;

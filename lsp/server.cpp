@@ -772,6 +772,8 @@ void Server::Impl::start_scan() {
     scan_cancel_ = std::make_shared<std::atomic<bool>>(false);
     ScanOptions opts = default_scan_options();
     opts.exclude = settings_.context_exclude;
+    opts.secrets.insert(opts.secrets.end(), settings_.context_secrets.begin(),
+                        settings_.context_secrets.end());
     scan_thread_ = std::thread([this, root = root_path_, opts = std::move(opts),
                                 cancel = scan_cancel_, generation] {
         const auto t0 = std::chrono::steady_clock::now();
@@ -853,7 +855,8 @@ void Server::Impl::did_change_configuration(const DidChangeConfigurationParams& 
         log_message(kMessageTypeWarning, warning);
     }
     bool reload = next.engine_differs(settings_);
-    const bool rescan = next.context_exclude != settings_.context_exclude;
+    const bool rescan = next.context_exclude != settings_.context_exclude ||
+                        next.context_secrets != settings_.context_secrets;
     settings_ = std::move(next);
     if (rescan) start_scan();
     apply_log_level();

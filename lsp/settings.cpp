@@ -112,6 +112,8 @@ std::vector<std::string> Settings::apply(const nlohmann::json& settings) {
     a.integer("cacheTotalMaxMb", cache_total_max_mb, 0, 1 << 24);
     a.integer("contextTokens", context_tokens, 0, 1 << 20);
     a.strings("contextExclude", context_exclude);
+    a.strings("contextSecrets", context_secrets);
+    a.string("fimTemplate", fim_template, {"", "qwen", "deepseek", "starcoder2", "codellama"});
     a.integer("maxTokens", max_tokens, 1, 4096);
     a.integer("maxLines", max_lines, 0, 1000);
     a.number("temperature", temperature, 0.0, 2.0);
@@ -125,7 +127,8 @@ std::vector<std::string> Settings::apply(const nlohmann::json& settings) {
 bool Settings::engine_differs(const Settings& o) const {
     return model_path != o.model_path || backend != o.backend || context_size != o.context_size ||
            cache_dir != o.cache_dir || cache_max_mb != o.cache_max_mb ||
-           cache_total_max_mb != o.cache_total_max_mb || workspace_root != o.workspace_root;
+           cache_total_max_mb != o.cache_total_max_mb || workspace_root != o.workspace_root ||
+           fim_template != o.fim_template;
 }
 
 nlohmann::json Settings::to_json() const {
@@ -137,6 +140,8 @@ nlohmann::json Settings::to_json() const {
                 {"cacheTotalMaxMb", cache_total_max_mb},
                 {"contextTokens", context_tokens},
                 {"contextExclude", context_exclude},
+                {"contextSecrets", context_secrets},
+                {"fimTemplate", fim_template},
                 {"maxTokens", max_tokens},
                 {"maxLines", max_lines},
                 {"temperature", temperature},

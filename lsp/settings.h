@@ -28,6 +28,12 @@ struct Settings {
     // Repository context.
     int32_t context_tokens = 0;  // "contextTokens": budget, 0..1048576 (0: half of contextSize)
     std::vector<std::string> context_exclude;  // "contextExclude": gitignore-syntax patterns
+    // "contextSecrets": gitignore-syntax patterns added to the built-in secrets (.env, keys,
+    // credentials): never read, and an ignore file's "!" cannot bring them back.
+    std::vector<std::string> context_secrets;
+    // "fimTemplate": "" (from the vocabulary) | "qwen" | "deepseek" | "starcoder2" |
+    // "codellama". Changing it reloads the model.
+    std::string fim_template;
 
     // Set by the server from `initialize` (the first workspace folder), not a user key: the
     // disk cache is kept per workspace.

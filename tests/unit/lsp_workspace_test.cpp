@@ -196,6 +196,23 @@ TEST_F(LspWorkspace, UnsavedEditsOfOpenDocumentsAreUsedAndSecretFilesAreNotCache
     }
 }
 
+TEST_F(LspWorkspace, SecretPatternsFromTheSettingsKeepFilesOut) {
+    start();
+    open("pkg/main.py", "from pkg.util import scale\n\n\ndef run():\n    ");
+    ASSERT_TRUE(complete_at("pkg/main.py", 4, 4).contains("result"));
+    EXPECT_TRUE(has(context_paths(fake_->last_completion()), "pkg/util.py"));
+    client().notify("workspace/didChangeConfiguration",
+                    {{"settings", {{"hearth", {{"contextSecrets", json::array({"util.py"})}}}}}});
+    // The workspace is indexed again with the new rule.
+    json s;
+    do {
+        s = client().wait_for("hearth/status");
+    } while (!s.is_null() && s["params"].value("event", "") != "workspace_indexed");
+    ASSERT_FALSE(s.is_null());
+    ASSERT_TRUE(complete_at("pkg/main.py", 4, 4).contains("result"));
+    EXPECT_FALSE(has(context_paths(fake_->last_completion()), "pkg/util.py"));
+}
+
 TEST_F(LspWorkspace, ClearCacheAndBackgroundWorkRunOnTheWorker) {
     fake_->background_steps = 3;
     start();
