@@ -764,7 +764,7 @@ void Server::Impl::initialized(const EmptyParams&) {
 }
 
 void Server::Impl::start_scan() {
-    if (root_path_.empty()) return;
+    if (root_path_.empty() || !options_.index_workspace) return;
     if (scan_cancel_) scan_cancel_->store(true);
     if (scan_thread_.joinable()) scan_thread_.join();  // a cancelled scan stops quickly
     scanning_ = true;

@@ -50,6 +50,9 @@ struct LspServerOptions {
     // How often the editor's process (initialize's processId) is checked; the server exits
     // when it is gone.
     std::chrono::milliseconds parent_check_interval{3000};
+    // Index the workspace folder for repository context (off in the fuzzer, whose inputs
+    // may name any folder).
+    bool index_workspace = true;
 };
 
 // Progress of a long call: `done` of `total` units (bytes read, tokens prefilled).

@@ -102,6 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.settings.log_level = "off";  // the server applies its setting at initialize
     options.max_pending_completions = 4;
     options.max_queued_rewrites = 2;
+    options.index_workspace = false;  // an input may name any folder as its workspace
     int exit_code = -1;
     size_t responses_seen = 0;
     {
