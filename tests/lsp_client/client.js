@@ -10,6 +10,9 @@
 
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const rpc = require('vscode-jsonrpc/node');
 const lsp = require('vscode-languageserver-protocol/node');
 
@@ -31,7 +34,10 @@ function fail(message) {
 
 const timer = setTimeout(() => fail(`no result after ${TIMEOUT_MS} ms`), TIMEOUT_MS);
 
-const child = spawn(hearth, ['lsp', '--model', model, '--log-level', 'warn'], {
+// The disk KV cache goes to a private temporary folder, not the user's cache.
+const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-lsp-client-'));
+process.on('exit', () => fs.rmSync(cacheDir, { recursive: true, force: true }));
+const child = spawn(hearth, ['lsp', '--model', model, '--log-level', 'warn', '--cache-dir', cacheDir], {
     stdio: ['pipe', 'pipe', 'inherit'],
 });
 child.on('error', (err) => fail(`cannot start ${hearth}: ${err.message}`));
