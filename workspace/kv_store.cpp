@@ -130,18 +130,21 @@ uint64_t random_u64() {
     return v;
 }
 
-// Writes every byte of `iov`, retrying short writes and EINTR.
-Status write_all(int fd, std::vector<iovec> iov) {
+// Moves every byte of `iov` through `op` (readv or writev), retrying short transfers and
+// EINTR; `op` returning 0 first (end of file, or a write that made no progress) is the
+// error `stalled`.
+Status transfer_all(int fd, std::vector<iovec> iov, ssize_t (*op)(int, const iovec*, int),
+                    const char* stalled) {
     size_t i = 0;
     while (i < iov.size() && iov[i].iov_len == 0) ++i;
     while (i < iov.size()) {
         const int count = static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX));
-        const ssize_t n = ::writev(fd, &iov[i], count);
+        const ssize_t n = op(fd, &iov[i], count);
         if (n < 0) {
             if (errno == EINTR) continue;
             return make_error(errno_text(errno));
         }
-        if (n == 0) return make_error("write made no progress");
+        if (n == 0) return make_error(stalled);
         size_t left = static_cast<size_t>(n);
         while (left > 0) {
             if (left >= iov[i].iov_len) {
@@ -158,32 +161,13 @@ Status write_all(int fd, std::vector<iovec> iov) {
     return Status::success();
 }
 
-// Fills every byte of `iov`; end of file first is an error.
+Status write_all(int fd, std::vector<iovec> iov) {
+    return transfer_all(fd, std::move(iov), ::writev, "write made no progress");
+}
+
+// End of file before every byte is filled is an error.
 Status read_all(int fd, std::vector<iovec> iov) {
-    size_t i = 0;
-    while (i < iov.size() && iov[i].iov_len == 0) ++i;
-    while (i < iov.size()) {
-        const int count = static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX));
-        const ssize_t n = ::readv(fd, &iov[i], count);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return make_error(errno_text(errno));
-        }
-        if (n == 0) return make_error("file is shorter than it says");
-        size_t left = static_cast<size_t>(n);
-        while (left > 0) {
-            if (left >= iov[i].iov_len) {
-                left -= iov[i].iov_len;
-                ++i;
-            } else {
-                iov[i].iov_base = static_cast<uint8_t*>(iov[i].iov_base) + left;
-                iov[i].iov_len -= left;
-                left = 0;
-            }
-        }
-        while (i < iov.size() && iov[i].iov_len == 0) ++i;
-    }
-    return Status::success();
+    return transfer_all(fd, std::move(iov), ::readv, "file is shorter than it says");
 }
 
 Expected<std::string> read_small_file(int dirfd, const char* name, size_t max_bytes) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "demo_model.h"
 #include "engine.h"
 #include "engine_completer.h"
 #include "kv_store.h"
@@ -17,16 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string data(const std::string& name) { return std::string(HEARTH_TEST_DATA) + "/" + name; }
-
-const LoadedModel& demo_model() {
-    static const LoadedModel m = [] {
-        auto r = load_model(data("hearth-demo-py-q8_0.gguf"));
-        EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-        return r.ok() ? *r : LoadedModel{};
-    }();
-    return m;
-}
+using test::demo_model;
+const auto data = test::data_path;
 
 class DiskCacheCompleter : public ::testing::Test {
 protected:

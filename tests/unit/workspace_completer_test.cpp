@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "demo_model.h"
 #include "engine.h"
 #include "engine_completer.h"
 #include "fim.h"
@@ -11,16 +12,8 @@
 namespace hearth {
 namespace {
 
-std::string data(const std::string& name) { return std::string(HEARTH_TEST_DATA) + "/" + name; }
-
-const LoadedModel& demo_model() {
-    static const LoadedModel m = [] {
-        auto r = load_model(data("hearth-demo-py-q8_0.gguf"));
-        EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-        return r.ok() ? *r : LoadedModel{};
-    }();
-    return m;
-}
+using test::demo_model;
+const auto data = test::data_path;
 
 std::unique_ptr<EngineCompleter> make_completer() {
     EngineCompleterOptions o;
