@@ -268,9 +268,20 @@ TEST(Cli, RestartReusesTheDiskCacheThroughTheRealServer) {
     // The cache directory holds only private files, and none contains the secret.
     CmdResult ls = hearth("cache ls --json --cache-dir '" + cache + "'");
     ASSERT_EQ(ls.exit_code, 0) << ls.err;
-    EXPECT_NE(ls.out.find("workspace"), std::string::npos) << ls.out;
+    json listed = json::parse(ls.out);
+    ASSERT_EQ(listed.size(), 1u) << ls.out;
+    EXPECT_GT(listed[0]["entries"].get<int>(), 0);
+    EXPECT_GT(listed[0]["bytes"].get<int64_t>(), 0);
     EXPECT_EQ(std::system(("! grep -rq never-in-a-prompt '" + cache + "'").c_str()), 0);
     EXPECT_EQ(std::system(("test -z \"$(find '" + cache + "' -perm /077)\"").c_str()), 0)
         << "cache files and folders are private";
+
+    // `hearth cache clear` for this workspace empties it.
+    CmdResult clear = hearth("cache clear --json --workspace '" + ws + "' --cache-dir '" + cache + "'");
+    ASSERT_EQ(clear.exit_code, 0) << clear.err;
+    EXPECT_EQ(json::parse(clear.out)["entries"], listed[0]["entries"]) << clear.out;
+    CmdResult stats = hearth("cache stats --json --cache-dir '" + cache + "'");
+    ASSERT_EQ(stats.exit_code, 0) << stats.err;
+    EXPECT_EQ(json::parse(stats.out)["entries"], 0) << stats.out;
     std::system(("rm -rf '" + ws + "' '" + cache + "'").c_str());
 }
