@@ -133,6 +133,26 @@ bool read(const json& j, DidChangeWatchedFilesParams& out, JsonReader& r) {
     return o && o.required("changes", out.changes);
 }
 
+bool read(const json& j, DidChangeWorkspaceFoldersParams& out, JsonReader& r) {
+    ObjectReader o(j, r);
+    if (!o) return false;
+    const json* event = o.get("event");
+    if (!event || !event->is_object()) {
+        r.push_key("event");
+        return r.fail("expected an object");
+    }
+    for (auto [key, list] : {std::pair{"added", &out.added}, std::pair{"removed", &out.removed}}) {
+        auto it = event->find(key);
+        if (it == event->end() || !it->is_array()) continue;
+        for (const json& f : *it) {
+            if (f.is_object() && f.contains("uri") && f["uri"].is_string()) {
+                list->push_back(f["uri"].get<std::string>());
+            }
+        }
+    }
+    return true;
+}
+
 bool read(const json& j, TextDocumentPositionParams& out, JsonReader& r) {
     ObjectReader o(j, r);
     return o && o.required("textDocument", out.text_document) &&

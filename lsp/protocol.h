@@ -83,6 +83,12 @@ struct DidChangeWatchedFilesParams {
     std::vector<FileEvent> changes;
 };
 
+// workspace/didChangeWorkspaceFolders: the URIs of the folders added and removed.
+struct DidChangeWorkspaceFoldersParams {
+    std::vector<std::string> added;
+    std::vector<std::string> removed;
+};
+
 struct TextDocumentPositionParams {
     TextDocumentIdentifier text_document;
     Position position;
@@ -215,6 +221,7 @@ bool read(const json& j, DidCloseTextDocumentParams& out, JsonReader& r);
 bool read(const json& j, DidSaveTextDocumentParams& out, JsonReader& r);
 bool read(const json& j, FileEvent& out, JsonReader& r);
 bool read(const json& j, DidChangeWatchedFilesParams& out, JsonReader& r);
+bool read(const json& j, DidChangeWorkspaceFoldersParams& out, JsonReader& r);
 bool read(const json& j, TextDocumentPositionParams& out, JsonReader& r);
 bool read(const json& j, SelectedCompletionInfo& out, JsonReader& r);
 bool read(const json& j, InlineCompletionContext& out, JsonReader& r);

@@ -192,6 +192,20 @@ std::string repo_name(const std::string& root_uri) {
 }  // namespace
 
 class Server::Impl {
+    // One per workspace folder. A document belongs to the deepest folder holding it; its
+    // repository context and its disk cache are that folder's.
+    struct Folder {
+        std::string root;  // absolute path, no trailing slash
+        std::shared_ptr<const RepoIndex> index;
+        std::vector<std::string> pending_refresh;  // changes seen while a scan runs
+        bool scanning = false;
+        RecentEdits edits;
+    };
+    struct Place {
+        Folder* folder = nullptr;
+        std::string rel;  // root-relative path
+    };
+
   public:
     Impl(Transport& transport, LspServerOptions options, CompleterFactory factory);
     ~Impl();
@@ -257,12 +271,15 @@ class Server::Impl {
     void finish_completion(std::shared_ptr<Job> job, Expected<CompletionResult> result);
     void finish_rewrite(std::shared_ptr<Job> job, Expected<CompletionResult> result);
     void start_load();
+    // (Re)indexes every workspace folder on a background thread, one after another.
     void start_scan();
-    void finish_scan(Expected<RepoIndex> index, uint64_t generation);
-    // Re-checks files of the index after they changed on disk (root-relative paths).
-    void refresh_files(const std::vector<std::string>& rel_paths);
-    // Root-relative path of a document URI inside the workspace root; empty outside it.
-    std::string workspace_path(const std::string& uri) const;
+    void finish_scan(const std::string& root, Expected<RepoIndex> index, uint64_t generation);
+    // Re-checks files of a folder's index after they changed on disk (root-relative paths).
+    void refresh_files(Folder& folder, const std::vector<std::string>& rel_paths);
+    // The folder holding a document URI and its path there; no folder outside them all.
+    Place workspace_path(const std::string& uri);
+    void add_folder(const std::string& uri);
+    void did_change_workspace_folders(const DidChangeWorkspaceFoldersParams& p);
     void clear_cache(Reply<json> reply);
     void finish_load(std::string error, std::string backend, std::string device);
     ProgressFn prefill_progress(const std::shared_ptr<Job>& job);
@@ -282,6 +299,7 @@ class Server::Impl {
     json workspace_edit(const std::string& uri, std::optional<int32_t> version, const Range& range,
                         const std::string& new_text) const;
     json status_json();
+    json workspace_json() const;
     void apply_log_level();
 
     // Requests in flight, by id, shared with ReplyOnce callbacks on any thread. Declared
@@ -344,14 +362,10 @@ class Server::Impl {
 
     // Repository context (docs/context.md). The index is immutable once published: a
     // change makes a new one, so a worker task keeps using the one it was given.
-    std::string root_path_;                          // the first workspace folder ("" = none)
-    std::shared_ptr<const RepoIndex> index_;
-    std::vector<std::string> pending_refresh_;       // changes seen while a scan runs
-    bool scanning_ = false;
+    std::vector<Folder> folders_;
     uint64_t scan_generation_ = 0;
     std::shared_ptr<std::atomic<bool>> scan_cancel_;
     std::thread scan_thread_;
-    RecentEdits edits_;
     std::map<std::string, int64_t> last_edit_;  // by URI: edit sequence number
     std::set<std::string> dirty_;               // URIs edited since opened or saved
     int64_t edit_seq_ = 0;
@@ -387,6 +401,8 @@ Server::Impl::Impl(Transport& transport, LspServerOptions options, CompleterFact
     table_.bind_notification("textDocument/didSave", this, &Impl::did_save);
     table_.bind_notification("workspace/didChangeWatchedFiles", this,
                              &Impl::did_change_watched_files);
+    table_.bind_notification("workspace/didChangeWorkspaceFolders", this,
+                             &Impl::did_change_workspace_folders);
     table_.bind_notification("workspace/didChangeConfiguration", this,
                              &Impl::did_change_configuration);
     table_.bind_notification("$/cancelRequest", this, &Impl::cancel_request);
@@ -685,18 +701,16 @@ void Server::Impl::initialize(const InitializeParams& p, Reply<json> reply) {
         log_message(kMessageTypeWarning, warning);
     }
     apply_log_level();
-    // The first workspace folder is the one whose files make the repository context and
-    // whose disk cache is used (docs/context.md).
+    // Every workspace folder is indexed; the first one is also where documents outside all
+    // of them keep their disk cache (docs/lsp.md).
     if (!p.workspace_folders.empty()) {
         root_uri_ = p.workspace_folders.front();
+        for (const std::string& f : p.workspace_folders) add_folder(f);
     } else if (p.root_uri) {
         root_uri_ = *p.root_uri;
+        add_folder(root_uri_);
     }
-    if (root_uri_.starts_with("file://")) {
-        root_path_ = uri_to_path(root_uri_);
-        while (root_path_.size() > 1 && root_path_.back() == '/') root_path_.pop_back();
-    }
-    settings_.workspace_root = root_path_;
+    settings_.workspace_root = folders_.empty() ? std::string() : folders_.front().root;
     if (p.trace) trace_ = *p.trace;
     if (trace_ != "off" && trace_ != "messages" && trace_ != "verbose") trace_ = "off";
     if (p.client_info) {
@@ -714,6 +728,7 @@ void Server::Impl::initialize(const InitializeParams& p, Reply<json> reply) {
         {"executeCommandProvider",
          {{"commands", json::array({kCmdApplyRewrite, kCmdStatus, kCmdReloadModel,
                                      kCmdClearCache})}}},
+        {"workspace", {{"workspaceFolders", {{"supported", true}, {"changeNotifications", true}}}}},
     };
     // Registered dynamically after `initialized` when the client asks for that.
     if (!caps_.inline_completion_dynamic) capabilities["inlineCompletionProvider"] = true;
@@ -734,7 +749,7 @@ void Server::Impl::initialized(const EmptyParams&) {
                                  {"method", "textDocument/inlineCompletion"},
                                  {"registerOptions", {{"documentSelector", nullptr}}}});
     }
-    if (caps_.watched_files_dynamic && !root_path_.empty()) {
+    if (caps_.watched_files_dynamic && !folders_.empty()) {
         // Every file: the index decides what it keeps (ignore files change what it keeps).
         registrations.push_back(
             {{"id", "hearth-watched-files"},
@@ -764,78 +779,121 @@ void Server::Impl::initialized(const EmptyParams&) {
 }
 
 void Server::Impl::start_scan() {
-    if (root_path_.empty() || !options_.index_workspace) return;
+    if (folders_.empty() || !options_.index_workspace) return;
     if (scan_cancel_) scan_cancel_->store(true);
     if (scan_thread_.joinable()) scan_thread_.join();  // a cancelled scan stops quickly
-    scanning_ = true;
     const uint64_t generation = ++scan_generation_;
     scan_cancel_ = std::make_shared<std::atomic<bool>>(false);
     ScanOptions opts = default_scan_options();
     opts.exclude = settings_.context_exclude;
     opts.secrets.insert(opts.secrets.end(), settings_.context_secrets.begin(),
                         settings_.context_secrets.end());
-    scan_thread_ = std::thread([this, root = root_path_, opts = std::move(opts),
+    std::vector<std::string> roots;
+    for (Folder& f : folders_) {
+        f.scanning = true;
+        roots.push_back(f.root);
+    }
+    scan_thread_ = std::thread([this, roots = std::move(roots), opts = std::move(opts),
                                 cancel = scan_cancel_, generation] {
-        const auto t0 = std::chrono::steady_clock::now();
-        Expected<RepoIndex> index = RepoIndex::scan(root, opts, [cancel] { return cancel->load(); });
-        if (cancel->load()) return;
-        const double ms = std::chrono::duration<double, std::milli>(
-                              std::chrono::steady_clock::now() - t0).count();
-        if (index) spdlog::info("workspace {}: {} files indexed in {:.0f} ms", root,
-                                index->files().size(), ms);
-        asio::post(io_, [this, index = std::move(index), generation]() mutable {
-            finish_scan(std::move(index), generation);
-        });
+        for (const std::string& root : roots) {
+            const auto t0 = std::chrono::steady_clock::now();
+            Expected<RepoIndex> index =
+                RepoIndex::scan(root, opts, [cancel] { return cancel->load(); });
+            if (cancel->load()) return;
+            const double ms = std::chrono::duration<double, std::milli>(
+                                  std::chrono::steady_clock::now() - t0)
+                                  .count();
+            if (index) {
+                spdlog::info("workspace {}: {} files indexed in {:.0f} ms", root,
+                             index->files().size(), ms);
+            }
+            asio::post(io_, [this, root, index = std::move(index), generation]() mutable {
+                finish_scan(root, std::move(index), generation);
+            });
+        }
     });
 }
 
-void Server::Impl::finish_scan(Expected<RepoIndex> index, uint64_t generation) {
+void Server::Impl::finish_scan(const std::string& root, Expected<RepoIndex> index,
+                               uint64_t generation) {
     if (generation != scan_generation_) return;  // a newer scan is on its way
-    scanning_ = false;
+    auto it = std::find_if(folders_.begin(), folders_.end(),
+                           [&](const Folder& f) { return f.root == root; });
+    if (it == folders_.end()) return;  // removed meanwhile
+    Folder& folder = *it;
+    folder.scanning = false;
     if (!index) {
-        spdlog::warn("workspace scan failed: {}", index.error().message);
+        spdlog::warn("workspace scan of {} failed: {}", root, index.error().message);
         log_message(kMessageTypeWarning,
-                    "hearth: no repository context: " + index.error().message);
+                    "hearth: no repository context from " + root + ": " + index.error().message);
         return;
     }
-    index_ = std::make_shared<const RepoIndex>(std::move(*index));
+    folder.index = std::make_shared<const RepoIndex>(std::move(*index));
     std::vector<std::string> changed;
-    changed.swap(pending_refresh_);
-    if (!changed.empty()) refresh_files(changed);
-    send_status("workspace_indexed", json{{"files", index_->files().size()}});
+    changed.swap(folder.pending_refresh);
+    if (!changed.empty()) refresh_files(folder, changed);
+    send_status("workspace_indexed",
+                json{{"root", root}, {"files", folder.index->files().size()}});
 }
 
-void Server::Impl::refresh_files(const std::vector<std::string>& rel_paths) {
-    if (scanning_ || !index_) {
-        pending_refresh_.insert(pending_refresh_.end(), rel_paths.begin(), rel_paths.end());
-        if (pending_refresh_.size() > 10000) {
+void Server::Impl::refresh_files(Folder& folder, const std::vector<std::string>& rel_paths) {
+    if (folder.scanning || !folder.index) {
+        folder.pending_refresh.insert(folder.pending_refresh.end(), rel_paths.begin(),
+                                      rel_paths.end());
+        if (folder.pending_refresh.size() > 10000) {
             // A storm of changes (a branch switch): scan again instead of replaying them.
-            pending_refresh_.clear();
-            if (!scanning_) start_scan();
+            folder.pending_refresh.clear();
+            if (!folder.scanning) start_scan();
         }
         return;
     }
-    auto next = std::make_shared<RepoIndex>(*index_);
+    auto next = std::make_shared<RepoIndex>(*folder.index);
     bool changed = false;
     for (const std::string& rel : rel_paths) changed = next->update(rel) || changed;
-    if (changed) index_ = std::move(next);
+    if (changed) folder.index = std::move(next);
 }
 
-std::string Server::Impl::workspace_path(const std::string& uri) const {
-    if (root_path_.empty() || !uri.starts_with("file://")) return std::string();
+Server::Impl::Place Server::Impl::workspace_path(const std::string& uri) {
+    Place best;
+    if (!uri.starts_with("file://")) return best;
     const std::string path = uri_to_path(uri);
-    const std::string root = root_path_ == "/" ? root_path_ : root_path_ + "/";
-    if (path.size() <= root.size() || path.compare(0, root.size(), root) != 0) return std::string();
-    return path.substr(root.size());
+    for (Folder& f : folders_) {
+        const std::string root = f.root == "/" ? f.root : f.root + "/";
+        if (path.size() <= root.size() || path.compare(0, root.size(), root) != 0) continue;
+        if (best.folder && best.folder->root.size() >= f.root.size()) continue;  // the deepest
+        best.folder = &f;
+        best.rel = path.substr(root.size());
+    }
+    return best;
+}
+
+void Server::Impl::add_folder(const std::string& uri) {
+    if (!uri.starts_with("file://")) return;
+    std::string root = uri_to_path(uri);
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    for (const Folder& f : folders_) {
+        if (f.root == root) return;
+    }
+    folders_.push_back(Folder{root, nullptr, {}, false, RecentEdits{}});
+}
+
+void Server::Impl::did_change_workspace_folders(const DidChangeWorkspaceFoldersParams& p) {
+    for (const std::string& uri : p.removed) {
+        std::string root = uri_to_path(uri);
+        while (root.size() > 1 && root.back() == '/') root.pop_back();
+        std::erase_if(folders_, [&](const Folder& f) { return f.root == root; });
+    }
+    for (const std::string& uri : p.added) add_folder(uri);
+    start_scan();  // every folder again: simple, and a scan takes milliseconds per thousand files
 }
 
 void Server::Impl::did_change_watched_files(const DidChangeWatchedFilesParams& p) {
-    std::vector<std::string> rel;
+    std::map<Folder*, std::vector<std::string>> by_folder;
     for (const FileEvent& e : p.changes) {
-        std::string r = workspace_path(e.uri);
-        if (!r.empty()) rel.push_back(std::move(r));
+        Place place = workspace_path(e.uri);
+        if (place.folder) by_folder[place.folder].push_back(std::move(place.rel));
     }
-    if (!rel.empty()) refresh_files(rel);
+    for (auto& [folder, rel] : by_folder) refresh_files(*folder, rel);
 }
 
 void Server::Impl::shutdown(const EmptyParams&, Reply<json> reply) {
@@ -886,15 +944,16 @@ void Server::Impl::did_change(const DidChangeTextDocumentParams& p) {
         last_edit_[uri] = ++edit_seq_;
         // The ring of recent edits holds a few lines around each change (never from files
         // that must stay out of prompts).
-        const std::string rel = workspace_path(uri);
+        const Place place = workspace_path(uri);
         const TextDocument* doc = docs_.get(uri);
-        if (doc && !rel.empty() && index_ && index_->eligible(rel)) {
+        if (doc && place.folder && place.folder->index &&
+            place.folder->index->eligible(place.rel)) {
             for (const auto& change : p.content_changes) {
                 if (!change.range) continue;  // a whole-text replacement says nothing of where
                 const auto first = static_cast<int32_t>(change.range->start.line);
                 const auto lines = static_cast<int32_t>(
                     std::count(change.text.begin(), change.text.end(), '\n'));
-                edits_.record(rel, doc->text(), first, first + lines);
+                place.folder->edits.record(place.rel, doc->text(), first, first + lines);
             }
         }
     } else {
@@ -924,8 +983,8 @@ void Server::Impl::did_close(const DidCloseTextDocumentParams& p) {
 
 void Server::Impl::did_save(const DidSaveTextDocumentParams& p) {
     dirty_.erase(p.text_document.uri);
-    std::string rel = workspace_path(p.text_document.uri);
-    if (!rel.empty()) refresh_files({std::move(rel)});
+    Place place = workspace_path(p.text_document.uri);
+    if (place.folder) refresh_files(*place.folder, {std::move(place.rel)});
 }
 
 // ---- completions ------------------------------------------------------------------------
@@ -1212,19 +1271,28 @@ void Server::Impl::dispatch_completion(std::shared_ptr<Job> job) {
     }
 
     CompletionRequest req;
-    req.path = relative_path(job->uri, root_uri_);
-    req.repo_name = repo_name(root_uri_);
     // The repository context is chosen on the worker (it reads files); it gets what it
-    // needs by value: the index (immutable), the open documents and the recent edits.
-    const std::string rel = workspace_path(job->uri);
-    std::shared_ptr<const RepoIndex> index = rel.empty() ? nullptr : index_;
+    // needs by value: the folder's index (immutable), the open documents and the edits.
+    const Place place = workspace_path(job->uri);
+    const std::string rel = place.rel;
+    if (place.folder) {
+        req.path = place.rel;
+        req.repo_name = repo_name("file://" + place.folder->root);
+        req.workspace = place.folder->root;
+    } else {
+        req.path = relative_path(job->uri, root_uri_);
+        req.repo_name = repo_name(root_uri_);
+    }
+    std::shared_ptr<const RepoIndex> index = place.folder ? place.folder->index : nullptr;
     req.cache_prompt = index && index->eligible(rel);
+    RecentEdits edits = place.folder ? place.folder->edits : RecentEdits{};
     std::vector<OpenDocument> open;
     if (index) {
         for (const auto& [uri, d] : docs_.all()) {
             if (uri == job->uri) continue;
-            std::string r = workspace_path(uri);
-            if (r.empty()) continue;
+            Place other = workspace_path(uri);
+            if (other.folder != place.folder) continue;
+            std::string r = std::move(other.rel);
             auto edited = last_edit_.find(uri);
             open.push_back(OpenDocument{std::move(r), d.text(), dirty_.contains(uri),
                                         edited == last_edit_.end() ? 0 : edited->second});
@@ -1259,7 +1327,8 @@ void Server::Impl::dispatch_completion(std::shared_ptr<Job> job) {
 
     running_ = job;
     worker_.post([this, job, req = std::move(req), index = std::move(index), rel,
-                  text = text, open = std::move(open), edits = edits_, context_opts]() mutable {
+                  text = text, open = std::move(open), edits = std::move(edits),
+                  context_opts]() mutable {
         if (index && !req.cancelled()) {
             req.context = build_context(*index, rel, text, open, edits, context_opts);
         }
@@ -1605,6 +1674,22 @@ void Server::Impl::finish_load(std::string error, std::string backend, std::stri
     pump();
 }
 
+json Server::Impl::workspace_json() const {
+    json folders = json::array();
+    size_t files = 0;
+    bool scanning = false;
+    for (const Folder& f : folders_) {
+        const size_t n = f.index ? f.index->files().size() : 0;
+        files += n;
+        scanning = scanning || f.scanning;
+        folders.push_back({{"root", f.root}, {"indexedFiles", n}, {"scanning", f.scanning}});
+    }
+    return json{{"root", folders_.empty() ? std::string() : folders_.front().root},
+                {"indexedFiles", files},
+                {"scanning", scanning},
+                {"folders", std::move(folders)}};
+}
+
 json Server::Impl::status_json() {
     const char* state = "not loaded";
     switch (engine_state_) {
@@ -1633,10 +1718,7 @@ json Server::Impl::status_json() {
                 {"running", running_ != nullptr},
                 {"backlogHighWater", backlog_high_water()},
                 {"lastStats", last_stats_},
-                {"workspace",
-                 {{"root", root_path_},
-                  {"indexedFiles", index_ ? index_->files().size() : 0},
-                  {"scanning", scanning_}}},
+                {"workspace", workspace_json()},
                 {"cache",
                  {{"enabled", cache_.enabled},
                   {"dir", cache_.dir},

@@ -59,6 +59,9 @@ struct CompletionRequest {
     std::string suffix;  // text after the cursor
     std::vector<ContextFile> context;  // stable context, in order (may be empty)
     std::string repo_name;             // for repo-level templates (may be empty)
+    // The workspace folder the file belongs to: its disk cache is used ("" = the default
+    // workspace the completer was made for).
+    std::string workspace;
     // Whether the prompt up to the cursor may be checkpointed to the disk cache. False for
     // files that must not be stored (secrets, ignored files, files outside the workspace):
     // then only the repository context is.

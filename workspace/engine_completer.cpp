@@ -87,15 +87,30 @@ Expected<std::unique_ptr<EngineCompleter>> EngineCompleter::create(
         if (!shape) return shape.error();
         c->kv_key_ = KVModelKey{c->model_.model->fingerprint(), shape->dtype, shape->n_layer,
                                 shape->row_elems};
-        auto store = KVStore::open(opts.cache);
-        if (store) {
-            c->store_ = std::move(*store);
-        } else {
-            c->cache_error_ = store.error().message;
-            spdlog::warn("disk KV cache disabled: {}", c->cache_error_);
-        }
+        c->disk_cache_ = true;
+        c->cache_opts_ = opts.cache;
+        c->active_ = c->store_for("");  // opened now, so a bad cache directory shows at load
     }
     return c;
+}
+
+KVStore* EngineCompleter::store_for(const std::string& workspace) {
+    if (!disk_cache_) return nullptr;
+    auto it = stores_.find(workspace);
+    if (it != stores_.end()) return it->second.get();
+    KVStoreOptions o = cache_opts_;
+    if (!workspace.empty()) o.workspace = workspace;
+    auto store = KVStore::open(o);
+    if (!store) {
+        cache_error_ = store.error().message;
+        spdlog::warn("disk KV cache disabled for {}: {}",
+                     workspace.empty() ? std::string("the default workspace") : workspace,
+                     cache_error_);
+    }
+    // A failure is remembered too: the next request does not try again.
+    auto& slot = stores_[workspace];
+    if (store) slot = std::move(*store);
+    return slot.get();
 }
 
 EngineCompleter::~EngineCompleter() { flush_cache(); }
@@ -103,17 +118,20 @@ EngineCompleter::~EngineCompleter() { flush_cache(); }
 void EngineCompleter::flush_cache() {
     while (background_work()) {
     }
-    if (store_) store_->flush();
+    for (auto& [workspace, store] : stores_) {
+        if (store) store->flush();
+    }
 }
 
 bool EngineCompleter::background_work() {
-    if (!store_) return false;
-    const auto chunk = static_cast<size_t>(store_->chunk_tokens());
+    KVStore* store = persist_store_;
+    if (!store) return false;
+    const auto chunk = static_cast<size_t>(store->chunk_tokens());
     const std::span<const int32_t> held = session_->tokens();
     while (persist_next_ != 0 && persist_next_ <= persist_.size()) {
         const size_t end = persist_next_;
         const std::span<const int32_t> prefix(persist_.data(), end);
-        if (store_->contains(kv_key_, prefix)) {
+        if (store->contains(kv_key_, prefix)) {
             persist_next_ += chunk;
             continue;
         }
@@ -123,37 +141,42 @@ bool EngineCompleter::background_work() {
         // rather than have the chunk dropped; come back later if it is still behind.
         const size_t bytes = chunk * model_.model->kv_bytes_per_token(kv_key_.dtype) +
                              end * sizeof(int32_t);
-        if (!store_->wait_for_room(bytes, std::chrono::milliseconds(20))) return true;
+        if (!store->wait_for_room(bytes, std::chrono::milliseconds(20))) return true;
         auto rows = session_->snapshot(static_cast<int32_t>(end - chunk), static_cast<int32_t>(end));
         if (!rows) {
             spdlog::warn("disk KV cache: {}", rows.error().message);
             break;
         }
-        store_->put_async(kv_key_, std::vector<int32_t>(prefix.begin(), prefix.end()),
+        store->put_async(kv_key_, std::vector<int32_t>(prefix.begin(), prefix.end()),
                           std::move(*rows));
         persist_next_ += chunk;
         return persist_next_ <= persist_.size();
     }
     persist_.clear();
     persist_next_ = 0;
+    persist_store_ = nullptr;
     return false;
 }
 
 Status EngineCompleter::clear_cache() {
     persist_.clear();
     persist_next_ = 0;
+    persist_store_ = nullptr;
     session_->clear();
-    if (store_) return store_->clear();
+    for (auto& [workspace, store] : stores_) {
+        if (store) HEARTH_TRY(store->clear());
+    }
     return {};
 }
 
 CacheSummary EngineCompleter::cache_summary() const {
     CacheSummary c;
     c.error = cache_error_;
-    if (!store_) return c;
-    const KVStoreStats st = store_->stats();
+    const KVStore* store = active_;
+    if (!store) return c;
+    const KVStoreStats st = store->stats();
     c.enabled = true;
-    c.dir = store_->dir().string();
+    c.dir = store->dir().string();
     c.entries = st.entries;
     c.bytes = st.bytes;
     c.hits = st.hits;
@@ -163,26 +186,26 @@ CacheSummary EngineCompleter::cache_summary() const {
     return c;
 }
 
-int32_t EngineCompleter::restore_from_disk(std::span<const int32_t> prompt,
+int32_t EngineCompleter::restore_from_disk(KVStore* store, std::span<const int32_t> prompt,
                                            const std::function<bool()>& cancelled) {
-    if (!store_ || prompt.size() < 2) return 0;
+    if (!store || prompt.size() < 2) return 0;
     const std::span<const int32_t> held = session_->tokens();
     const auto same = std::mismatch(held.begin(), held.end(), prompt.begin(), prompt.end());
     // The last prompt token is always evaluated (its logits are needed), so never restore it.
     const auto in_memory = static_cast<int32_t>(
         std::min<size_t>(static_cast<size_t>(same.first - held.begin()), prompt.size() - 1));
     const std::span<const int32_t> lookup = prompt.first(prompt.size() - 1);
-    const int32_t stored = store_->stored_prefix(kv_key_, lookup);
+    const int32_t stored = store->stored_prefix(kv_key_, lookup);
     if (stored <= in_memory) return 0;
     // Chunks are restored in batches onto the rows before them; a batch bounds the host
     // memory a restore needs and is a point where cancellation is honoured.
-    const int32_t chunk = store_->chunk_tokens();
+    const int32_t chunk = store->chunk_tokens();
     const int32_t batch = chunk * 16;
     int32_t pos = in_memory / chunk * chunk;
     while (pos < stored) {
         if (cancelled && cancelled()) break;
         const int32_t end = std::min(stored, pos + batch);
-        auto rows = store_->read(kv_key_, prompt, pos, end);
+        auto rows = store->read(kv_key_, prompt, pos, end);
         if (!rows) {
             spdlog::warn("disk KV cache: {}", rows.error().message);
             break;
@@ -205,8 +228,8 @@ std::string EngineCompleter::backend_name() const { return backend_->info().name
 std::string EngineCompleter::device_name() const { return backend_->info().device; }
 
 Expected<CompletionResult> EngineCompleter::run(
-    const std::vector<int32_t>& prompt, int32_t cacheable, const GenerateOptions& gen,
-    const std::function<void(int32_t, int32_t)>& progress) {
+    KVStore* disk, const std::vector<int32_t>& prompt, int32_t cacheable,
+    const GenerateOptions& gen, const std::function<void(int32_t, int32_t)>& progress) {
     CompletionResult out;
     CompletionStats& st = out.stats;
     const BackendInfo info = backend_->info();
@@ -215,7 +238,7 @@ Expected<CompletionResult> EngineCompleter::run(
     st.prompt_tokens = static_cast<int32_t>(prompt.size());
     const auto t0 = std::chrono::steady_clock::now();
 
-    const int32_t restored = restore_from_disk(prompt, gen.cancelled);
+    const int32_t restored = restore_from_disk(disk, prompt, gen.cancelled);
     SyncOptions so;
     so.chunk = chunk_;
     so.progress = progress;
@@ -228,12 +251,13 @@ Expected<CompletionResult> EngineCompleter::run(
     st.ms_prefill = ms_since(t0);
 
     // Checkpoint the whole chunks of the cacheable part once the answer is out.
-    if (store_) {
-        const auto chunk = static_cast<size_t>(store_->chunk_tokens());
+    if (disk) {
+        const auto chunk = static_cast<size_t>(disk->chunk_tokens());
         const size_t n = std::min(static_cast<size_t>(std::max(cacheable, 0)), prompt.size());
         if (n >= chunk) {
             persist_.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(n));
             persist_next_ = chunk;
+            persist_store_ = disk;
         }
     }
 
@@ -347,8 +371,10 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
             return true;
         };
     }
-    auto r = run(prompt.tokens, req.cache_prompt ? prompt.cursor_tokens : prompt.stable_tokens,
-                 gen, req.progress);
+    if (disk_cache_) active_ = store_for(req.workspace);
+    auto r = run(active_, prompt.tokens,
+                 req.cache_prompt ? prompt.cursor_tokens : prompt.stable_tokens, gen,
+                 req.progress);
     if (!r) return r.error();
     r->stats.context_tokens = prompt.stable_tokens;
     if (!healed.empty()) {
@@ -423,7 +449,7 @@ Expected<CompletionResult> EngineCompleter::rewrite(const RewriteRequest& req) {
                           std::to_string(n_ctx_) + ")");
     }
     // Rewrites share the session but checkpoint nothing: their prompts rarely recur.
-    auto r = run(prompt, 0, gen, req.progress);
+    auto r = run(nullptr, prompt, 0, gen, req.progress);
     if (!r) return r.error();
     if (chat_) {
         if (auto fence = r->text.find("```"); fence != std::string::npos) r->text.resize(fence);

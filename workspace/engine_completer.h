@@ -9,6 +9,7 @@
 // GPU and the sessions).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -55,7 +56,8 @@ public:
 
     // Writes every pending checkpoint and waits until it is on disk (CLI runs, tests).
     void flush_cache();
-    KVStore* kv_store() { return store_.get(); }
+    // The disk cache of the default workspace (the one in the options); null without one.
+    KVStore* kv_store() { return store_for(""); }
 
     const LoadedModel& model() const { return model_; }
     const FimTemplate& fim() const { return fim_; }
@@ -69,12 +71,13 @@ private:
     // Syncs the session to `prompt` (restoring what the disk cache holds beyond the rows
     // in memory), then generates; fills every stats field. The first `cacheable` tokens
     // are checkpointed to the disk cache afterwards, in background_work().
-    Expected<CompletionResult> run(const std::vector<int32_t>& prompt, int32_t cacheable,
-                                   const GenerateOptions& gen,
+    // `disk` is the request's disk cache (null: none).
+    Expected<CompletionResult> run(KVStore* disk, const std::vector<int32_t>& prompt,
+                                   int32_t cacheable, const GenerateOptions& gen,
                                    const std::function<void(int32_t, int32_t)>& progress);
     // Restores the longest stored prefix of `prompt` that extends the rows in memory;
     // returns the positions restored beyond them (0 on a miss; a bad chunk is a miss).
-    int32_t restore_from_disk(std::span<const int32_t> prompt,
+    int32_t restore_from_disk(KVStore* store, std::span<const int32_t> prompt,
                               const std::function<bool()>& cancelled);
 
     LoadedModel model_;
@@ -87,7 +90,15 @@ private:
     bool chat_ = false;
     int32_t im_start_ = -1, im_end_ = -1;
 
-    std::unique_ptr<KVStore> store_;
+    // The disk cache of a workspace folder ("" = the default one), opened on first use;
+    // null when disabled or when it cannot be opened (cache_error_ says why).
+    KVStore* store_for(const std::string& workspace);
+
+    bool disk_cache_ = false;
+    KVStoreOptions cache_opts_;
+    std::map<std::string, std::unique_ptr<KVStore>> stores_;
+    KVStore* active_ = nullptr;        // the store of the request being served
+    KVStore* persist_store_ = nullptr; // where persist_ goes
     KVModelKey kv_key_{};
     std::string cache_error_;
     std::vector<int32_t> persist_;  // tokens whose whole chunks are to be checkpointed

@@ -222,6 +222,34 @@ TEST_F(DiskCacheCompleter, AFileThatMustNotBeStoredCheckpointsOnlyTheContext) {
               r->stats.prompt_tokens - bare->stats.prompt_tokens + 8);
 }
 
+TEST_F(DiskCacheCompleter, EachWorkspaceFolderHasItsOwnCache) {
+    const fs::path second = root_ / "second";
+    fs::create_directories(second);
+    CompletionRequest req = request();
+    req.workspace = second.string();
+    fs::path default_dir, second_dir;
+    {
+        auto a = make();
+        ASSERT_TRUE(a->complete(req).ok());
+        a->flush_cache();
+        default_dir = a->kv_store()->dir();
+        EXPECT_EQ(chunk_files(default_dir), 0u);
+        EXPECT_NE(a->cache_summary().dir, default_dir.string());
+        second_dir = a->cache_summary().dir;
+        EXPECT_GT(chunk_files(second_dir), 0u);
+    }
+    // The same prompt in the default workspace finds nothing; in the second one, its rows.
+    auto b = make();
+    CompletionRequest in_default = request();
+    auto r = b->complete(in_default);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->stats.restored_tokens, 0);
+    auto c = make();
+    auto again = c->complete(req);
+    ASSERT_TRUE(again.ok());
+    EXPECT_GT(again->stats.restored_tokens, 0);
+}
+
 TEST_F(DiskCacheCompleter, ClearCacheForgetsMemoryAndDisk) {
     const CompletionRequest req = request();
     auto a = make();

@@ -229,6 +229,63 @@ TEST_F(LspWorkspace, ClearCacheAndBackgroundWorkRunOnTheWorker) {
     EXPECT_EQ(fake_->clear_cache_calls.load(), 1);
 }
 
+TEST_F(LspWorkspace, EachFolderOfAMultiRootWorkspaceGivesItsOwnContext) {
+    const fs::path other = root_ / "other-root";
+    write(other / "lib/shapes.py", "def area(w, h):\n    return w * h\n");
+    write(other / "app.py", "from lib.shapes import area\n\nprint(");
+    LspServerOptions o;
+    o.settings.debounce_ms = 0;
+    server_ = std::make_unique<InProcessServer>(o, InProcessServer::fake_factory(fake_));
+    json r = client().request(
+        "initialize",
+        {{"capabilities", {{"textDocument", {{"inlineCompletion", json::object()}}}}},
+         {"workspaceFolders", json::array({{{"uri", "file://" + root_.string()}, {"name", "a"}},
+                                           {{"uri", "file://" + other.string()}, {"name", "b"}}})}});
+    ASSERT_TRUE(r.contains("result")) << r;
+    EXPECT_EQ(r["result"]["capabilities"]["workspace"]["workspaceFolders"]["changeNotifications"],
+              true);
+    client().notify("initialized", json::object());
+    int indexed = 0;
+    bool loaded = false;
+    while (!loaded || indexed < 2) {
+        json st = client().wait_for("hearth/status");
+        ASSERT_FALSE(st.is_null());
+        const std::string event = st["params"].value("event", "");
+        loaded = loaded || event == "model_loaded";
+        if (event == "workspace_indexed") ++indexed;
+    }
+    // A file of the nested folder belongs to it (the deepest folder wins).
+    open("other-root/app.py", "from lib.shapes import area\n\nprint(");
+    ASSERT_TRUE(complete_at("other-root/app.py", 2, 6).contains("result"));
+    CompletionRequest req = fake_->last_completion();
+    EXPECT_EQ(req.path, "app.py");
+    EXPECT_EQ(req.repo_name, "other-root");
+    EXPECT_EQ(req.workspace, other.string());
+    EXPECT_EQ(context_paths(req), std::vector<std::string>{"lib/shapes.py"});
+
+    open("pkg/main.py", "from pkg.util import scale\n\n\ndef run():\n    ");
+    ASSERT_TRUE(complete_at("pkg/main.py", 4, 4).contains("result"));
+    req = fake_->last_completion();
+    EXPECT_EQ(req.workspace, root_.string());
+    EXPECT_TRUE(has(context_paths(req), "pkg/util.py"));
+
+    // The folder is removed: its files fall back to the outer folder.
+    client().notify("workspace/didChangeWorkspaceFolders",
+                    {{"event", {{"added", json::array()},
+                                {"removed", json::array({{{"uri", "file://" + other.string()},
+                                                          {"name", "b"}}})}}}});
+    json st;
+    do {
+        st = client().wait_for("hearth/status");
+    } while (!st.is_null() && st["params"].value("event", "") != "workspace_indexed");
+    ASSERT_TRUE(complete_at("other-root/app.py", 2, 6).contains("result"));
+    req = fake_->last_completion();
+    EXPECT_EQ(req.workspace, root_.string());
+    EXPECT_EQ(req.path, "other-root/app.py");
+    json status = client().request("workspace/executeCommand", {{"command", "hearth.status"}});
+    EXPECT_EQ(status["result"]["workspace"]["folders"].size(), 1u) << status;
+}
+
 TEST_F(LspWorkspace, NoWorkspaceFolderMeansNoContext) {
     LspServerOptions o;
     o.settings.debounce_ms = 0;
