@@ -142,6 +142,7 @@ json stats_json(const CompletionStats& s) {
                 {"generated_tokens", s.generated_tokens},
                 {"ms_total", s.ms_total},
                 {"ms_prefill", s.ms_prefill},
+                {"ms_restore", s.ms_restore},
                 {"ms_decode", s.ms_decode},
                 {"tokens_per_second", s.tokens_per_second}};
 }

@@ -32,6 +32,7 @@ struct CompletionStats {
     int32_t generated_tokens = 0;
     double ms_total = 0;
     double ms_prefill = 0;
+    double ms_restore = 0;  // of ms_prefill: reading and restoring disk-cache rows
     double ms_decode = 0;
     double tokens_per_second = 0;  // decode speed: generated_tokens / decode seconds
 };

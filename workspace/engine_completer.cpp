@@ -239,6 +239,7 @@ Expected<CompletionResult> EngineCompleter::run(
     const auto t0 = std::chrono::steady_clock::now();
 
     const int32_t restored = restore_from_disk(disk, prompt, gen.cancelled);
+    st.ms_restore = ms_since(t0);
     SyncOptions so;
     so.chunk = chunk_;
     so.progress = progress;
