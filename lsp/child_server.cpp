@@ -39,8 +39,8 @@ Expected<std::unique_ptr<ChildServer>> ChildServer::spawn(const std::vector<std:
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     if (!stderr_path.empty()) {
-        posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(),
-                                         O_WRONLY | O_CREAT | O_APPEND, 0600);
+        posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                         0600);
     }
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -62,8 +62,7 @@ Expected<std::unique_ptr<ChildServer>> ChildServer::spawn(const std::vector<std:
     c->transport_ = std::make_unique<StdioTransport>(c->from_child_, c->to_child_);
     ChildServer* self = c.get();
     c->transport_->start(TransportCallbacks{
-        [self](std::string body) { self->on_frame(std::move(body)); },
-        [](std::string_view) {},
+        [self](std::string body) { self->on_frame(std::move(body)); }, [](std::string_view) {},
         [self] {
             std::lock_guard lock(self->mu_);
             self->closed_ = true;
@@ -90,8 +89,8 @@ void ChildServer::on_frame(std::string body) {
     if (auto* note = std::get_if<Notification>(&msg)) {
         notifications_.push_back(json{{"method", note->method}, {"params", note->params}});
     } else if (auto* resp = std::get_if<Response>(&msg)) {
-        responses_.push_back(json{{"id", resp->id}, {"is_error", resp->is_error},
-                                  {"result", resp->result}});
+        responses_.push_back(
+            json{{"id", resp->id}, {"is_error", resp->is_error}, {"result", resp->result}});
     }
     cv_.notify_all();
 }
@@ -116,7 +115,8 @@ Expected<json> ChildServer::call(const std::string& method, json params,
             json r = std::move(*it);
             responses_.erase(it);
             if (r["is_error"].get<bool>()) {
-                return make_error(method + " failed: " + r["result"].value("message", dump_json(r["result"])));
+                return make_error(
+                    method + " failed: " + r["result"].value("message", dump_json(r["result"])));
             }
             return r["result"];
         }

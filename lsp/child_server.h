@@ -43,8 +43,9 @@ class ChildServer {
                         std::chrono::milliseconds timeout = std::chrono::seconds(600));
     // Waits for a notification for which `match(method, params)` holds; notifications
     // before it are consumed. Error on timeout or when the server exits first.
-    Expected<json> wait_notification(const std::function<bool(const std::string&, const json&)>& match,
-                                     std::chrono::milliseconds timeout);
+    Expected<json> wait_notification(
+        const std::function<bool(const std::string&, const json&)>& match,
+        std::chrono::milliseconds timeout);
     // Closes stdin and waits for the exit code (-1 after the timeout, then the child is
     // killed; a signal gives 128 + its number).
     int wait_exit(std::chrono::milliseconds timeout);

@@ -47,8 +47,8 @@ std::string file_uri(const fs::path& p) {
     // Percent-encode what a URI path cannot hold as is.
     std::string out = "file://";
     for (unsigned char c : p.string()) {
-        if (std::isalnum(c) || std::string_view("/-_.~").find(static_cast<char>(c)) !=
-                                   std::string_view::npos) {
+        if (std::isalnum(c) ||
+            std::string_view("/-_.~").find(static_cast<char>(c)) != std::string_view::npos) {
             out.push_back(static_cast<char>(c));
         } else {
             char buf[4];
@@ -61,23 +61,35 @@ std::string file_uri(const fs::path& p) {
 
 class Run {
   public:
-    Run(const Args& a, fs::path root, fs::path cache) : a_(a), root_(std::move(root)), cache_(std::move(cache)) {}
+    Run(const Args& a, fs::path root, fs::path cache)
+        : a_(a), root_(std::move(root)), cache_(std::move(cache)) {}
 
     // Starts a server and waits for the model and the workspace index.
     Status start() {
-        std::vector<std::string> argv = {"/proc/self/exe", "lsp", "--model", a_.model,
-                                         "--backend", a_.backend, "--ctx", std::to_string(a_.ctx),
-                                         "--max-tokens", std::to_string(a_.max_tokens),
-                                         "--context-tokens", std::to_string(a_.context_tokens),
-                                         "--cache-dir", cache_.string(), "--log-level", "warn"};
+        std::vector<std::string> argv = {"/proc/self/exe",
+                                         "lsp",
+                                         "--model",
+                                         a_.model,
+                                         "--backend",
+                                         a_.backend,
+                                         "--ctx",
+                                         std::to_string(a_.ctx),
+                                         "--max-tokens",
+                                         std::to_string(a_.max_tokens),
+                                         "--context-tokens",
+                                         std::to_string(a_.context_tokens),
+                                         "--cache-dir",
+                                         cache_.string(),
+                                         "--log-level",
+                                         "warn"};
         auto c = lsp::ChildServer::spawn(argv);
         if (!c) return c.error();
         server_ = std::move(*c);
         json caps = {{"general", {{"positionEncodings", json::array({"utf-8"})}}},
                      {"textDocument", {{"inlineCompletion", json::object()}}}};
-        auto init = server_->call("initialize", {{"processId", ::getpid()},
-                                                 {"rootUri", file_uri(root_)},
-                                                 {"capabilities", caps}});
+        auto init = server_->call(
+            "initialize",
+            {{"processId", ::getpid()}, {"rootUri", file_uri(root_)}, {"capabilities", caps}});
         if (!init) return init.error();
         server_->notify("initialized", json::object());
         bool loaded = false, indexed = false;
@@ -85,7 +97,8 @@ class Run {
             auto st = server_->wait_notification(
                 [](const std::string& m, const json&) { return m == "hearth/status"; },
                 std::chrono::minutes(10));
-            if (!st) return make_error("waiting for the model and the index: " + st.error().message);
+            if (!st)
+                return make_error("waiting for the model and the index: " + st.error().message);
             const std::string event = st->value("event", "");
             if (event == "model_error") return make_error("model: " + st->value("message", ""));
             loaded = loaded || event == "model_loaded";
@@ -164,7 +177,7 @@ int bench(const Args& a) {
         pos = nl + 1;
     }
     const int last = static_cast<int>(lines.size()) - 1;
-    const int line = a.at_end ? last
+    const int line = a.at_end      ? last
                      : a.line >= 0 ? std::min(a.line, last)
                                    : static_cast<int>(lines.size()) * 2 / 3;
     const int character = static_cast<int>(lines[static_cast<size_t>(line)].size());
@@ -177,7 +190,8 @@ int bench(const Args& a) {
         cache = tmpl;
         temp_cache = true;
     } else if (fs::exists(cache / "workspaces")) {
-        return fail("--cache-dir " + cache.string() + " already holds a cache; the cold case needs an empty one");
+        return fail("--cache-dir " + cache.string() +
+                    " already holds a cache; the cold case needs an empty one");
     }
     const std::string uri = file_uri(file);
     // The warm case's edit: a line inserted in the middle of the file.

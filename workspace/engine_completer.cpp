@@ -148,7 +148,7 @@ bool EngineCompleter::background_work() {
             break;
         }
         store->put_async(kv_key_, std::vector<int32_t>(prefix.begin(), prefix.end()),
-                          std::move(*rows));
+                         std::move(*rows));
         persist_next_ += chunk;
         return persist_next_ <= persist_.size();
     }

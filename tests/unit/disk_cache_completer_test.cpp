@@ -22,7 +22,7 @@ using test::demo_model;
 const auto data = test::data_path;
 
 class DiskCacheCompleter : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         std::string tmpl = (fs::temp_directory_path() / "hearth-dc-XXXXXX").string();
         ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
@@ -55,16 +55,18 @@ protected:
             std::string text;
             for (int f = 0; f < 5; ++f) {
                 text += "def helper_" + std::to_string(i) + "_" + std::to_string(f) +
-                        "(values, scale=" + std::to_string(f + 1) + "):\n"
+                        "(values, scale=" + std::to_string(f + 1) +
+                        "):\n"
                         "    total = 0\n    for v in values:\n        total += v * scale\n"
                         "    return total\n\n";
             }
             r.context.push_back({"app/util_" + std::to_string(i) + ".py", text});
         }
-        r.prefix = "import os\nimport sys\n\n\ndef load(path):\n    with open(path) as f:\n"
-                   "        return f.read()\n\n\ndef main():\n    args = sys.argv[1:]\n"
-                   "    for name in args:\n        data = load(name)\n        print(len(data))\n"
-                   "\n\ndef fibonacci(n):\n    ";
+        r.prefix =
+            "import os\nimport sys\n\n\ndef load(path):\n    with open(path) as f:\n"
+            "        return f.read()\n\n\ndef main():\n    args = sys.argv[1:]\n"
+            "    for name in args:\n        data = load(name)\n        print(len(data))\n"
+            "\n\ndef fibonacci(n):\n    ";
         r.suffix = "\n\nif __name__ == \"__main__\":\n    main()\n";
         return r;
     }
@@ -72,7 +74,8 @@ protected:
     static size_t chunk_files(const fs::path& dir) {
         size_t n = 0;
         for (const auto& e : fs::directory_iterator(dir)) {
-            if (e.path().extension() == ".hkv" && !e.path().filename().string().starts_with(".tmp")) ++n;
+            if (e.path().extension() == ".hkv" && !e.path().filename().string().starts_with(".tmp"))
+                ++n;
         }
         return n;
     }
@@ -218,8 +221,7 @@ TEST_F(DiskCacheCompleter, AFileThatMustNotBeStoredCheckpointsOnlyTheContext) {
     auto c = make();
     auto bare = c->complete(no_context);
     ASSERT_TRUE(bare.ok());
-    EXPECT_LT(again->stats.restored_tokens,
-              r->stats.prompt_tokens - bare->stats.prompt_tokens + 8);
+    EXPECT_LT(again->stats.restored_tokens, r->stats.prompt_tokens - bare->stats.prompt_tokens + 8);
 }
 
 TEST_F(DiskCacheCompleter, EachWorkspaceFolderHasItsOwnCache) {

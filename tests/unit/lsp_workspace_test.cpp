@@ -62,8 +62,8 @@ class LspWorkspace : public ::testing::Test {
         server_ = std::make_unique<InProcessServer>(o, InProcessServer::fake_factory(fake_));
         json caps = {{"textDocument", {{"inlineCompletion", json::object()}}},
                      {"workspace", {{"didChangeWatchedFiles", {{"dynamicRegistration", true}}}}}};
-        json r = client().request("initialize",
-                                  {{"capabilities", caps}, {"rootUri", "file://" + root_.string()}});
+        json r = client().request(
+            "initialize", {{"capabilities", caps}, {"rootUri", "file://" + root_.string()}});
         ASSERT_TRUE(r.contains("result")) << r;
         client().on_server_request("client/registerCapability", [this](const json& params) {
             registrations_ = params;
@@ -82,9 +82,10 @@ class LspWorkspace : public ::testing::Test {
     MemoryClient& client() { return server_->client(); }
 
     void open(const std::string& rel, const std::string& text, const std::string& lang = "python") {
-        client().notify("textDocument/didOpen",
-                        {{"textDocument",
-                          {{"uri", uri(rel)}, {"languageId", lang}, {"version", 1}, {"text", text}}}});
+        client().notify(
+            "textDocument/didOpen",
+            {{"textDocument",
+              {{"uri", uri(rel)}, {"languageId", lang}, {"version", 1}, {"text", text}}}});
     }
     json complete_at(const std::string& rel, int line, int character) {
         return client().request("textDocument/inlineCompletion",
@@ -171,12 +172,13 @@ TEST_F(LspWorkspace, WatchedFileChangesAndSavesUpdateTheContext) {
 TEST_F(LspWorkspace, UnsavedEditsOfOpenDocumentsAreUsedAndSecretFilesAreNotCached) {
     start();
     open("pkg/util.py", "def scale(values, k):\n    return [v * k for v in values]\n");
-    client().notify("textDocument/didChange",
-                    {{"textDocument", {{"uri", uri("pkg/util.py")}, {"version", 2}}},
-                     {"contentChanges",
-                      json::array({{{"range", {{"start", {{"line", 2}, {"character", 0}}},
-                                               {"end", {{"line", 2}, {"character", 0}}}}},
-                                    {"text", "def unsaved_edit():\n    pass\n"}}})}});
+    client().notify(
+        "textDocument/didChange",
+        {{"textDocument", {{"uri", uri("pkg/util.py")}, {"version", 2}}},
+         {"contentChanges", json::array({{{"range",
+                                           {{"start", {{"line", 2}, {"character", 0}}},
+                                            {"end", {{"line", 2}, {"character", 0}}}}},
+                                          {"text", "def unsaved_edit():\n    pass\n"}}})}});
     open("pkg/main.py", "from pkg.util import scale\n\n\ndef run():\n    ");
     ASSERT_TRUE(complete_at("pkg/main.py", 4, 4).contains("result"));
     bool edited = false;
@@ -219,7 +221,8 @@ TEST_F(LspWorkspace, ClearCacheAndBackgroundWorkRunOnTheWorker) {
     open("pkg/main.py", "from pkg.util import scale\n\n\ndef run():\n    ");
     ASSERT_TRUE(complete_at("pkg/main.py", 4, 4).contains("result"));
     // After the answer, the deferred work runs step by step until it says it is done.
-    for (int i = 0; i < 200 && fake_->background_calls.load() < 4; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 200 && fake_->background_calls.load() < 4; ++i)
+        std::this_thread::sleep_for(10ms);
     EXPECT_EQ(fake_->background_calls.load(), 4);
     EXPECT_EQ(fake_->max_running.load(), 1);  // never beside a model call
 
@@ -237,10 +240,10 @@ TEST_F(LspWorkspace, EachFolderOfAMultiRootWorkspaceGivesItsOwnContext) {
     o.settings.debounce_ms = 0;
     server_ = std::make_unique<InProcessServer>(o, InProcessServer::fake_factory(fake_));
     json r = client().request(
-        "initialize",
-        {{"capabilities", {{"textDocument", {{"inlineCompletion", json::object()}}}}},
-         {"workspaceFolders", json::array({{{"uri", "file://" + root_.string()}, {"name", "a"}},
-                                           {{"uri", "file://" + other.string()}, {"name", "b"}}})}});
+        "initialize", {{"capabilities", {{"textDocument", {{"inlineCompletion", json::object()}}}}},
+                       {"workspaceFolders",
+                        json::array({{{"uri", "file://" + root_.string()}, {"name", "a"}},
+                                     {{"uri", "file://" + other.string()}, {"name", "b"}}})}});
     ASSERT_TRUE(r.contains("result")) << r;
     EXPECT_EQ(r["result"]["capabilities"]["workspace"]["workspaceFolders"]["changeNotifications"],
               true);
@@ -270,10 +273,11 @@ TEST_F(LspWorkspace, EachFolderOfAMultiRootWorkspaceGivesItsOwnContext) {
     EXPECT_TRUE(has(context_paths(req), "pkg/util.py"));
 
     // The folder is removed: its files fall back to the outer folder.
-    client().notify("workspace/didChangeWorkspaceFolders",
-                    {{"event", {{"added", json::array()},
-                                {"removed", json::array({{{"uri", "file://" + other.string()},
-                                                          {"name", "b"}}})}}}});
+    client().notify(
+        "workspace/didChangeWorkspaceFolders",
+        {{"event",
+          {{"added", json::array()},
+           {"removed", json::array({{{"uri", "file://" + other.string()}, {"name", "b"}}})}}}});
     json st;
     do {
         st = client().wait_for("hearth/status");
@@ -292,9 +296,11 @@ TEST_F(LspWorkspace, NoWorkspaceFolderMeansNoContext) {
     server_ = std::make_unique<InProcessServer>(o, InProcessServer::fake_factory(fake_));
     client().initialize(json{{"textDocument", {{"inlineCompletion", json::object()}}}});
     ASSERT_FALSE(client().wait_for("hearth/status").is_null());
-    client().notify("textDocument/didOpen",
-                    {{"textDocument", {{"uri", "file:///elsewhere/x.py"}, {"languageId", "python"},
-                                       {"version", 1}, {"text", "def f():\n    "}}}});
+    client().notify("textDocument/didOpen", {{"textDocument",
+                                              {{"uri", "file:///elsewhere/x.py"},
+                                               {"languageId", "python"},
+                                               {"version", 1},
+                                               {"text", "def f():\n    "}}}});
     json r = client().request("textDocument/inlineCompletion",
                               {{"textDocument", {{"uri", "file:///elsewhere/x.py"}}},
                                {"position", {{"line", 1}, {"character", 4}}},
