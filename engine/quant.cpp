@@ -205,18 +205,28 @@ int round_int(float v) {
     return trunc_int(std::round(v));
 }
 
-// Scale and min of a K-quant sub-block, from the 12-byte packed table of Q4_K / Q5_K:
+// A K-quant sub-block's effective scale and min: x = d*q - m.
+struct ScaleMin {
+    float d;
+    float m;
+};
+
+// Sub-block j of Q4_K / Q5_K, from the 12-byte packed table of 6-bit scales and mins:
 //   j < 4 : scale = s[j] & 63,                    min = s[j+4] & 63
 //   j >= 4: scale = (s[j+4] & 15) | (s[j-4] >> 6) << 4,
 //           min   = (s[j+4] >> 4) | (s[j]   >> 6) << 4
-void unpack_scale_min(int j, const uint8_t* s, uint8_t& scale, uint8_t& min) {
+// Returns d*scale and dmin*min.
+ScaleMin k_scale_min(int j, const uint8_t* s, float d, float dmin) {
+    int scale = 0;
+    int min = 0;
     if (j < 4) {
         scale = s[j] & 63;
         min = s[j + 4] & 63;
     } else {
-        scale = static_cast<uint8_t>((s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4));
-        min = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+        scale = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
+        min = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
     }
+    return {d * static_cast<float>(scale), dmin * static_cast<float>(min)};
 }
 
 void pack_scale_min(int j, uint8_t scale, uint8_t min, uint8_t* s) {
@@ -230,12 +240,19 @@ void pack_scale_min(int j, uint8_t scale, uint8_t min, uint8_t* s) {
     }
 }
 
+// Q2_K's sub-block scale and min, the low and high nibble of one byte. Returns d*scale and
+// dmin*min.
+ScaleMin q2_scale_min(uint8_t packed, float d, float dmin) {
+    return {d * static_cast<float>(packed & 0xf), dmin * static_cast<float>(packed >> 4)};
+}
+
 // Q3_K's 16 six-bit scales in 12 bytes: the low nibble of scale j is in s[j] (j < 8) or the
 // high nibble of s[j-8] (j >= 8); its top two bits are bits 2*(j/4)..+1 of s[8 + j%4].
-int unpack_q3_scale(int j, const uint8_t* s) {
+// The scale is signed (stored value - 32); returns d times it.
+float q3_scale(int j, const uint8_t* s, float d) {
     const int low = j < 8 ? (s[j] & 0xf) : (s[j - 8] >> 4);
     const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-    return (low | (high << 4)) - 32;
+    return d * static_cast<float>((low | (high << 4)) - 32);
 }
 
 constexpr float kGroupMaxEps = 1e-15f;
@@ -628,13 +645,12 @@ void decode_q2_K(const uint8_t* b, float* y) {
     const float d = load_f16(b + 80);
     const float dmin = load_f16(b + 82);
     for (int s = 0; s < 16; ++s) {
-        const float dl = d * static_cast<float>(scales[s] & 0xf);
-        const float ml = dmin * static_cast<float>(scales[s] >> 4);
+        const ScaleMin sm = q2_scale_min(scales[s], d, dmin);
         const int c = s / 8;
         const int shift = 2 * ((s % 8) / 2);
         const uint8_t* q = qs + 32 * c + 16 * (s % 2);
         for (int l = 0; l < 16; ++l) {
-            y[16 * s + l] = dl * static_cast<float>((q[l] >> shift) & 3) - ml;
+            y[16 * s + l] = sm.d * static_cast<float>((q[l] >> shift) & 3) - sm.m;
         }
     }
 }
@@ -685,11 +701,10 @@ void encode_q2_K(const float* x, uint8_t* b) {
     const float d_all = load_f16(b + 80);
     const float dmin_all = load_f16(b + 82);
     for (int s = 0; s < 16; ++s) {
-        const float d = d_all * static_cast<float>(sc[s] & 0xf);
-        if (d == 0) continue;  // keep the fit's levels, as ggml does
-        const float dm = dmin_all * static_cast<float>(sc[s] >> 4);
+        const ScaleMin sm = q2_scale_min(sc[s], d_all, dmin_all);
+        if (sm.d == 0) continue;  // keep the fit's levels, as ggml does
         for (int l = 0; l < 16; ++l) {
-            const int q = nearest_int((x[16 * s + l] + dm) / d);
+            const int q = nearest_int((x[16 * s + l] + sm.m) / sm.d);
             L[16 * s + l] = static_cast<uint8_t>(std::max(0, std::min(3, q)));
         }
     }
@@ -700,7 +715,7 @@ void encode_q2_K(const float* x, uint8_t* b) {
 // 110 bytes: u8 hmask[32] | u8 qs[64] | u8 scales[12] | f16 d.
 // Element e: low two bits as in Q2_K (qs), third bit = bit e/32 of hmask[e%32].
 // q = low + 4*high - 4 (range -4..3). Scale of sub-block s (16 elements) as described at
-// unpack_q3_scale, a signed value sc - 32. x = d * (sc - 32) * q.
+// q3_scale, a signed value sc - 32. x = d * (sc - 32) * q.
 
 void decode_q3_K(const uint8_t* b, float* y) {
     const uint8_t* hmask = b;
@@ -708,7 +723,7 @@ void decode_q3_K(const uint8_t* b, float* y) {
     const uint8_t* scales = b + 96;
     const float d_all = load_f16(b + 108);
     for (int s = 0; s < 16; ++s) {
-        const float dl = d_all * static_cast<float>(unpack_q3_scale(s, scales));
+        const float dl = q3_scale(s, scales, d_all);
         const int c = s / 8;
         const int k = (s % 8) / 2;
         const int shift = 2 * k;
@@ -757,7 +772,7 @@ void encode_q3_K(const float* x, uint8_t* b) {
     }
     const float d_all = load_f16(b + 108);
     for (int s = 0; s < 16; ++s) {
-        const float d = d_all * static_cast<float>(unpack_q3_scale(s, sc));
+        const float d = q3_scale(s, sc, d_all);
         if (d == 0) continue;
         for (int l = 0; l < 16; ++l) {
             const int q = nearest_int(x[16 * s + l] / d);
@@ -779,7 +794,7 @@ void encode_q3_K(const float* x, uint8_t* b) {
 
 // ---- Q4_K ---------------------------------------------------------------------------
 // 144 bytes: f16 d | f16 dmin | u8 scales[12] | u8 qs[128].
-// Eight sub-blocks of 32 with 6-bit scale and min (packing at unpack_scale_min).
+// Eight sub-blocks of 32 with 6-bit scale and min (packing at k_scale_min).
 // Element e = 64c + l (c in 0..3, l in 0..31) is the low nibble of qs[32c + l]; element
 // 64c + 32 + l the high nibble. So sub-block 2c uses low nibbles, 2c+1 high nibbles.
 // x = d*scale*q - dmin*min.
@@ -790,18 +805,12 @@ void decode_q4_K(const uint8_t* b, float* y) {
     const uint8_t* scales = b + 4;
     const uint8_t* qs = b + 16;
     for (int c = 0; c < 4; ++c) {
-        uint8_t sc = 0;
-        uint8_t m = 0;
-        unpack_scale_min(2 * c, scales, sc, m);
-        const float d1 = d * static_cast<float>(sc);
-        const float m1 = dmin * static_cast<float>(m);
-        unpack_scale_min(2 * c + 1, scales, sc, m);
-        const float d2 = d * static_cast<float>(sc);
-        const float m2 = dmin * static_cast<float>(m);
+        const ScaleMin lo = k_scale_min(2 * c, scales, d, dmin);
+        const ScaleMin hi = k_scale_min(2 * c + 1, scales, d, dmin);
         const uint8_t* q = qs + 32 * c;
         float* yc = y + 64 * c;
-        for (int l = 0; l < 32; ++l) yc[l] = d1 * static_cast<float>(q[l] & 0xf) - m1;
-        for (int l = 0; l < 32; ++l) yc[32 + l] = d2 * static_cast<float>(q[l] >> 4) - m2;
+        for (int l = 0; l < 32; ++l) yc[l] = lo.d * static_cast<float>(q[l] & 0xf) - lo.m;
+        for (int l = 0; l < 32; ++l) yc[32 + l] = hi.d * static_cast<float>(q[l] >> 4) - hi.m;
     }
 }
 
@@ -842,14 +851,10 @@ void encode_k_scales_mins(const float* x, int nmax, float rmin, float rdelta, in
     const float d_all = load_f16(b);
     const float dmin_all = load_f16(b + 2);
     for (int s = 0; s < 8; ++s) {
-        uint8_t sc = 0;
-        uint8_t m = 0;
-        unpack_scale_min(s, packed, sc, m);
-        const float d = d_all * static_cast<float>(sc);
-        if (d == 0) continue;
-        const float dm = dmin_all * static_cast<float>(m);
+        const ScaleMin sm = k_scale_min(s, packed, d_all, dmin_all);
+        if (sm.d == 0) continue;
         for (int l = 0; l < 32; ++l) {
-            const int q = nearest_int((x[32 * s + l] + dm) / d);
+            const int q = nearest_int((x[32 * s + l] + sm.m) / sm.d);
             L[32 * s + l] = static_cast<uint8_t>(std::max(0, std::min(nmax, q)));
         }
     }
@@ -878,25 +883,19 @@ void decode_q5_K(const uint8_t* b, float* y) {
     const uint8_t* qh = b + 16;
     const uint8_t* qs = b + 48;
     for (int c = 0; c < 4; ++c) {
-        uint8_t sc = 0;
-        uint8_t m = 0;
-        unpack_scale_min(2 * c, scales, sc, m);
-        const float d1 = d * static_cast<float>(sc);
-        const float m1 = dmin * static_cast<float>(m);
-        unpack_scale_min(2 * c + 1, scales, sc, m);
-        const float d2 = d * static_cast<float>(sc);
-        const float m2 = dmin * static_cast<float>(m);
+        const ScaleMin lo = k_scale_min(2 * c, scales, d, dmin);
+        const ScaleMin hi = k_scale_min(2 * c + 1, scales, d, dmin);
         const uint8_t* q = qs + 32 * c;
         const uint8_t u1 = static_cast<uint8_t>(1u << (2 * c));
         const uint8_t u2 = static_cast<uint8_t>(2u << (2 * c));
         float* yc = y + 64 * c;
         for (int l = 0; l < 32; ++l) {
             const int v = (q[l] & 0xf) + ((qh[l] & u1) != 0 ? 16 : 0);
-            yc[l] = d1 * static_cast<float>(v) - m1;
+            yc[l] = lo.d * static_cast<float>(v) - lo.m;
         }
         for (int l = 0; l < 32; ++l) {
             const int v = (q[l] >> 4) + ((qh[l] & u2) != 0 ? 16 : 0);
-            yc[32 + l] = d2 * static_cast<float>(v) - m2;
+            yc[32 + l] = hi.d * static_cast<float>(v) - hi.m;
         }
     }
 }
