@@ -64,53 +64,48 @@ Status get_integer(const GGUFValue& v, int64_t lo, uint64_t hi, uint64_t& bits) 
     return make_error(type_label(v.type) + " value holds no integer");
 }
 
+// Appends the payload of an integer value declared as T, range-checked against T.
+template <class T>
+Status put_integer(const GGUFValue& v, std::vector<uint8_t>& out) {
+    uint64_t bits = 0;
+    HEARTH_TRY(get_integer(v, static_cast<int64_t>(std::numeric_limits<T>::min()),
+                           static_cast<uint64_t>(std::numeric_limits<T>::max()), bits));
+    put<T>(out, static_cast<T>(bits));
+    return {};
+}
+
+// Appends the payload of a float value declared as T (float or double).
+template <class T>
+Status put_float(const GGUFValue& v, std::vector<uint8_t>& out) {
+    const auto* d = std::get_if<double>(&v.v);
+    if (d == nullptr) return make_error(type_label(v.type) + " value holds no float");
+    put<T>(out, static_cast<T>(*d));
+    return {};
+}
+
 // Appends the value (without its type tag) to out, checking payload against type.
 Status encode_payload(const GGUFValue& v, std::vector<uint8_t>& out, uint32_t depth) {
-    uint64_t bits = 0;
     switch (v.type) {
         case GGUFType::UINT8:
-            HEARTH_TRY(get_integer(v, 0, UINT8_MAX, bits));
-            put<uint8_t>(out, static_cast<uint8_t>(bits));
-            return {};
+            return put_integer<uint8_t>(v, out);
         case GGUFType::INT8:
-            HEARTH_TRY(get_integer(v, INT8_MIN, INT8_MAX, bits));
-            put<uint8_t>(out, static_cast<uint8_t>(bits));
-            return {};
+            return put_integer<int8_t>(v, out);
         case GGUFType::UINT16:
-            HEARTH_TRY(get_integer(v, 0, UINT16_MAX, bits));
-            put<uint16_t>(out, static_cast<uint16_t>(bits));
-            return {};
+            return put_integer<uint16_t>(v, out);
         case GGUFType::INT16:
-            HEARTH_TRY(get_integer(v, INT16_MIN, INT16_MAX, bits));
-            put<uint16_t>(out, static_cast<uint16_t>(bits));
-            return {};
+            return put_integer<int16_t>(v, out);
         case GGUFType::UINT32:
-            HEARTH_TRY(get_integer(v, 0, UINT32_MAX, bits));
-            put<uint32_t>(out, static_cast<uint32_t>(bits));
-            return {};
+            return put_integer<uint32_t>(v, out);
         case GGUFType::INT32:
-            HEARTH_TRY(get_integer(v, INT32_MIN, INT32_MAX, bits));
-            put<uint32_t>(out, static_cast<uint32_t>(bits));
-            return {};
+            return put_integer<int32_t>(v, out);
         case GGUFType::UINT64:
-            HEARTH_TRY(get_integer(v, 0, UINT64_MAX, bits));
-            put<uint64_t>(out, bits);
-            return {};
+            return put_integer<uint64_t>(v, out);
         case GGUFType::INT64:
-            HEARTH_TRY(get_integer(v, INT64_MIN, INT64_MAX, bits));
-            put<uint64_t>(out, bits);
-            return {};
+            return put_integer<int64_t>(v, out);
         case GGUFType::FLOAT32:
-        case GGUFType::FLOAT64: {
-            const auto* d = std::get_if<double>(&v.v);
-            if (d == nullptr) return make_error(type_label(v.type) + " value holds no float");
-            if (v.type == GGUFType::FLOAT32) {
-                put<float>(out, static_cast<float>(*d));
-            } else {
-                put<double>(out, *d);
-            }
-            return {};
-        }
+            return put_float<float>(v, out);
+        case GGUFType::FLOAT64:
+            return put_float<double>(v, out);
         case GGUFType::BOOL: {
             const auto* b = std::get_if<bool>(&v.v);
             if (b == nullptr) return make_error("bool value holds no bool");
@@ -165,11 +160,17 @@ std::vector<uint8_t> encode_scalar(GGUFType t, T v) {
     return out;
 }
 
-template <class T>
-std::vector<uint8_t> encode_array(GGUFType elem, std::span<const T> v) {
+// An array value's tag, element type and count; the elements follow.
+std::vector<uint8_t> array_header(GGUFType elem, uint64_t count) {
     std::vector<uint8_t> out = tagged(GGUFType::ARRAY);
     put<uint32_t>(out, static_cast<uint32_t>(elem));
-    put<uint64_t>(out, v.size());
+    put<uint64_t>(out, count);
+    return out;
+}
+
+template <class T>
+std::vector<uint8_t> encode_array(GGUFType elem, std::span<const T> v) {
+    std::vector<uint8_t> out = array_header(elem, v.size());
     const auto* p = reinterpret_cast<const uint8_t*>(v.data());
     out.insert(out.end(), p, p + v.size_bytes());
     return out;
@@ -323,9 +324,7 @@ void GGUFWriter::set_string(std::string_view key, std::string_view v) {
 }
 
 void GGUFWriter::set_array_string(std::string_view key, std::span<const std::string> v) {
-    std::vector<uint8_t> out = tagged(GGUFType::ARRAY);
-    put<uint32_t>(out, static_cast<uint32_t>(GGUFType::STRING));
-    put<uint64_t>(out, v.size());
+    std::vector<uint8_t> out = array_header(GGUFType::STRING, v.size());
     for (const std::string& s : v) put_string(out, s);
     set_encoded(key, std::move(out));
 }
