@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "memory_transport.h"
+#include "protocol.h"
 #include "server.h"
 
 namespace hearth::cli {
@@ -73,13 +74,12 @@ void show_status(const Style& st, lsp::MemoryClient& client) {
                     .c_str());
 }
 
-std::string inline_text(const json& reply) {
-    const json& items = reply.contains("result") && reply["result"].is_object()
-                            ? reply["result"].value("items", json::array())
-                            : json::array();
-    if (items.empty()) return {};
-    const json& ins = items[0]["insertText"];
-    return ins.is_string() ? ins.get<std::string>() : ins.value("value", std::string());
+// Reads a reply's result as a protocol struct; false when it is missing or malformed.
+template <class T>
+bool read_result(const json& reply, T& out) {
+    lsp::JsonReader r("result");
+    const auto it = reply.find("result");
+    return it != reply.end() && read(*it, out, r);
 }
 
 void change_full(lsp::MemoryClient& client, Doc& doc) {
@@ -151,7 +151,9 @@ int run_demo(const std::string& model, const std::string& backend) {
             {{"textDocument", {{"uri", doc.uri}}},
              {"position", end_position(doc.text)},
              {"context", {{"triggerKind", 1}}}});
-        const std::string text = inline_text(reply);
+        lsp::InlineCompletionList list;
+        const std::string text =
+            read_result(reply, list) && !list.items.empty() ? list.items[0].insert_text : "";
         std::printf("%s\n", st.bold(title).c_str());
         show(st, doc.text, text, "");
         show_status(st, client);
@@ -175,22 +177,16 @@ int run_demo(const std::string& model, const std::string& backend) {
                                      {"position", end_position(doc.text)},
                                      {"context", {{"triggerKind", 1}}}});
         std::printf("%s\n", st.bold("4. textDocument/completion (for clients without inline completion)").c_str());
-        const json& r = reply["result"];
-        const json items = r.is_array() ? r : (r.is_object() ? r.value("items", json::array()) : json::array());
+        lsp::CompletionList list;
         std::string text;
         std::string before = doc.text;
-        if (!items.empty()) {
-            const json& it = items[0];
-            if (it.contains("textEdit")) {
-                // The edit replaces the word before the cursor (same line, utf-8 columns).
-                text = it["textEdit"].value("newText", std::string());
-                const int64_t start = it["textEdit"]["range"]["start"].value("character", 0);
-                const size_t line_start = doc.text.find_last_of('\n') + 1;
-                before = doc.text.substr(0, line_start + static_cast<size_t>(start));
-            } else {
-                text = it.value("insertText", std::string());
-            }
-            std::printf("    item label: %s\n", it.value("label", std::string()).c_str());
+        if (read_result(reply, list) && !list.items.empty()) {
+            // The edit replaces the word before the cursor (same line, utf-8 columns).
+            const lsp::CompletionItem& it = list.items[0];
+            text = it.new_text;
+            const size_t line_start = doc.text.find_last_of('\n') + 1;
+            before = doc.text.substr(0, line_start + it.range.start.character);
+            std::printf("    item label: %s\n", it.label.c_str());
         }
         show(st, before, text, "");
         show_status(st, client);

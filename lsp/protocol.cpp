@@ -331,4 +331,50 @@ void to_json(json& j, const RewriteData& d) {
     if (d.version) j["version"] = *d.version;
 }
 
+bool read(const json& j, InlineCompletionItem& out, JsonReader& r) {
+    ObjectReader o(j, r);
+    return o && o.required("insertText", out.insert_text) && o.optional("range", out.range);
+}
+
+bool read(const json& j, InlineCompletionList& out, JsonReader& r) {
+    if (j.is_array()) return read(j, out.items, r);
+    ObjectReader o(j, r);
+    return o && o.required("items", out.items);
+}
+
+namespace {
+
+struct TextEdit {
+    Range range;
+    std::string new_text;
+};
+
+bool read(const json& j, TextEdit& out, JsonReader& r) {
+    ObjectReader o(j, r);
+    return o && o.required("range", out.range) && o.required("newText", out.new_text);
+}
+
+}  // namespace
+
+bool read(const json& j, CompletionItem& out, JsonReader& r) {
+    ObjectReader o(j, r);
+    TextEdit edit;
+    if (!o || !o.required("label", out.label) || !o.optional("filterText", out.filter_text) ||
+        !o.required("textEdit", edit)) {
+        return false;
+    }
+    out.range = edit.range;
+    out.new_text = std::move(edit.new_text);
+    return true;
+}
+
+bool read(const json& j, CompletionList& out, JsonReader& r) {
+    if (j.is_array()) {
+        out.is_incomplete = false;
+        return read(j, out.items, r);
+    }
+    ObjectReader o(j, r);
+    return o && o.optional("isIncomplete", out.is_incomplete) && o.required("items", out.items);
+}
+
 }  // namespace hearth::lsp

@@ -272,4 +272,11 @@ void to_json(json& j, const Position& p);
 void to_json(json& j, const Range& r);
 void to_json(json& j, const RewriteData& d);
 
+// Readers of results, for the client side (the demo). Completion results may also come as
+// a bare array of items; a completion item must carry its text in a textEdit.
+bool read(const json& j, InlineCompletionItem& out, JsonReader& r);
+bool read(const json& j, InlineCompletionList& out, JsonReader& r);
+bool read(const json& j, CompletionItem& out, JsonReader& r);
+bool read(const json& j, CompletionList& out, JsonReader& r);
+
 }  // namespace hearth::lsp
