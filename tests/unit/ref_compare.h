@@ -15,17 +15,25 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
+
+#include "gguf.h"
+#include "model.h"
+#include "result.h"
 
 namespace hearth::testing {
 
@@ -74,6 +82,73 @@ inline std::optional<RefFile> load_ref_file(const std::string& path, std::string
         f.cases.push_back(std::move(rc));
     }
     return f;
+}
+
+// Sorted names of the .ref.json files in `dir`.
+inline std::vector<std::string> ref_file_names(const std::filesystem::path& dir) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() > 9 && name.ends_with(".ref.json")) out.push_back(name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// A test name for a reference file: its name without ".ref.json", non-alphanumerics as '_'.
+inline std::string ref_test_name(const std::string& ref_name) {
+    std::string s = ref_name.substr(0, ref_name.size() - 9);
+    for (char& c : s) {
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    }
+    return s;
+}
+
+// The tokens of the file's longest case (the first one of that length); empty without cases.
+inline const std::vector<int32_t>& longest_tokens(const RefFile& f) {
+    static const std::vector<int32_t> kNone;
+    const std::vector<int32_t>* best = &kNone;
+    for (const auto& c : f.cases) {
+        if (c.tokens.size() > best->size()) best = &c.tokens;
+    }
+    return *best;
+}
+
+// Loads a GGUF model.
+inline Expected<std::shared_ptr<const Model>> load_model(const std::filesystem::path& path) {
+    auto gguf = GGUFFile::open(path.string());
+    if (!gguf.ok()) return gguf.error();
+    auto model = Model::load(std::shared_ptr<const GGUFFile>(std::move(*gguf)));
+    if (!model.ok()) return model.error();
+    return std::shared_ptr<const Model>(std::move(*model));
+}
+
+// A reference file with the model it names.
+struct RefModel {
+    RefFile ref;
+    std::shared_ptr<const Model> model;  // null when the model file is not in the folder
+    int32_t n_ctx = 1;                   // context for the longest case
+    size_t n_vocab = 0;
+};
+
+// Loads dir/ref_name and the model it names from the same folder. An error for a
+// malformed reference file or model; a null model when the model file does not exist.
+inline Expected<RefModel> load_ref_model(const std::filesystem::path& dir,
+                                         const std::string& ref_name) {
+    std::string err;
+    auto ref = load_ref_file((dir / ref_name).string(), &err);
+    if (!ref) return make_error(err);
+    RefModel rm;
+    rm.ref = std::move(*ref);
+    rm.n_ctx = std::max(rm.n_ctx, static_cast<int32_t>(longest_tokens(rm.ref).size()));
+    const std::filesystem::path model_path = dir / rm.ref.model;
+    if (!std::filesystem::exists(model_path)) return rm;
+    auto model = load_model(model_path);
+    if (!model.ok()) return model.error();
+    rm.model = std::move(*model);
+    rm.n_vocab = static_cast<size_t>(rm.model->hparams().n_vocab);
+    return rm;
 }
 
 struct Tolerances {

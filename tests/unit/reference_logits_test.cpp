@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "cpu/cpu_backend.h"
-#include "gguf.h"
 #include "model.h"
 #include "ref_compare.h"
 #include "session.h"
@@ -21,59 +20,28 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CompareStats;
 using testing::kFp32Tolerances;
-using testing::RefFile;
+using testing::RefModel;
 
 const fs::path kData = HEARTH_TEST_DATA;
 
-std::vector<std::string> ref_files() {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(kData, ec)) {
-        const std::string name = e.path().filename().string();
-        if (name.size() > 9 && name.ends_with(".ref.json")) out.push_back(name);
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
-struct Loaded {
-    RefFile ref;
-    std::shared_ptr<const Model> model;
+struct Loaded : RefModel {
     std::unique_ptr<Backend> backend;
 };
 
-// Loads a ref file and its model; nullopt (and a printed reason) when the model is absent.
+// Loads a ref file, its model and a CPU backend; null when the model is absent (or on a
+// failure, which is reported).
 std::unique_ptr<Loaded> load(const std::string& ref_name) {
-    std::string err;
-    auto ref = testing::load_ref_file((kData / ref_name).string(), &err);
-    EXPECT_TRUE(ref.has_value()) << err;
-    if (!ref) return nullptr;
-    const fs::path gguf_path = kData / ref->model;
-    if (!fs::exists(gguf_path)) return nullptr;
-    auto gguf = GGUFFile::open(gguf_path.string());
-    EXPECT_TRUE(gguf.ok()) << gguf.error().message;
-    if (!gguf.ok()) return nullptr;
-    auto model = Model::load(std::shared_ptr<const GGUFFile>(std::move(*gguf)));
-    EXPECT_TRUE(model.ok()) << model.error().message;
-    if (!model.ok()) return nullptr;
-    auto l = std::make_unique<Loaded>();
-    l->ref = std::move(*ref);
-    l->model = std::shared_ptr<const Model>(std::move(*model));
-    auto backend = make_cpu_backend(l->model, 0);
+    auto rm = testing::load_ref_model(kData, ref_name);
+    EXPECT_TRUE(rm.ok()) << rm.error().message;
+    if (!rm.ok() || rm->model == nullptr) return nullptr;
+    auto backend = make_cpu_backend(rm->model, 0);
     EXPECT_TRUE(backend.ok()) << backend.error().message;
     if (!backend.ok()) return nullptr;
-    l->backend = std::move(*backend);
-    return l;
-}
-
-int32_t context_for(const RefFile& ref) {
-    size_t n = 1;
-    for (const auto& c : ref.cases) n = std::max(n, c.tokens.size());
-    return static_cast<int32_t>(n);
+    return std::make_unique<Loaded>(Loaded{std::move(*rm), std::move(*backend)});
 }
 
 TEST(ReferenceLogits, EveryReferenceFileIsAccountedFor) {
-    const auto refs = ref_files();
+    const auto refs = testing::ref_file_names(kData);
     ASSERT_FALSE(refs.empty()) << "no .ref.json files in " << kData;
     int skipped = 0;
     for (const auto& r : refs) {
@@ -96,10 +64,10 @@ class ReferenceLogitsTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(ReferenceLogitsTest, Prefill) {
     auto l = load(GetParam());
     if (!l) GTEST_SKIP() << "model of " << GetParam() << " is not in tests/data";
-    auto bs = l->backend->create_session(context_for(l->ref));
+    auto bs = l->backend->create_session(l->n_ctx);
     ASSERT_TRUE(bs.ok()) << bs.error().message;
     Session session(std::move(*bs));
-    const size_t n_vocab = static_cast<size_t>(l->model->hparams().n_vocab);
+    const size_t n_vocab = l->n_vocab;
     CompareStats stats;
     for (const auto& rc : l->ref.cases) {
         auto logits = session.eval_all_logits(rc.tokens);
@@ -115,13 +83,12 @@ TEST_P(ReferenceLogitsTest, Prefill) {
 TEST_P(ReferenceLogitsTest, DecodeOneTokenAtATime) {
     auto l = load(GetParam());
     if (!l) GTEST_SKIP() << "model of " << GetParam() << " is not in tests/data";
-    const int32_t n_ctx = context_for(l->ref);
-    auto bs1 = l->backend->create_session(n_ctx);
-    auto bs2 = l->backend->create_session(n_ctx);
+    auto bs1 = l->backend->create_session(l->n_ctx);
+    auto bs2 = l->backend->create_session(l->n_ctx);
     ASSERT_TRUE(bs1.ok() && bs2.ok());
     Session decode(std::move(*bs1));
     Session prefill(std::move(*bs2));
-    const size_t n_vocab = static_cast<size_t>(l->model->hparams().n_vocab);
+    const size_t n_vocab = l->n_vocab;
     CompareStats stats;
     for (const auto& rc : l->ref.cases) {
         auto all = prefill.eval_all_logits(rc.tokens);
@@ -147,14 +114,11 @@ TEST_P(ReferenceLogitsTest, DecodeOneTokenAtATime) {
 }
 
 std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
-    std::string s = info.param.substr(0, info.param.size() - 9);  // drop ".ref.json"
-    for (char& c : s) {
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-    }
-    return s;
+    return testing::ref_test_name(info.param);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ReferenceLogitsTest, ::testing::ValuesIn(ref_files()), param_name);
+INSTANTIATE_TEST_SUITE_P(Models, ReferenceLogitsTest,
+                         ::testing::ValuesIn(testing::ref_file_names(kData)), param_name);
 
 }  // namespace
 }  // namespace hearth

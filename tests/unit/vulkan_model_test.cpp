@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "cpu/cpu_backend.h"
-#include "gguf.h"
 #include "model.h"
 #include "quant.h"
 #include "ref_compare.h"
@@ -26,7 +25,8 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CompareStats;
 using testing::kFp16Tolerances;
-using testing::RefFile;
+using testing::load_model;
+using testing::RefModel;
 
 const fs::path kData = HEARTH_TEST_DATA;
 
@@ -48,25 +48,11 @@ const std::string& vulkan_unavailable() {
 // model to keep the repository small).
 std::vector<std::string> ref_files() {
     std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(kData, ec)) {
-        const std::string name = e.path().filename().string();
-        if (name.size() <= 9 || !name.ends_with(".ref.json")) continue;
+    for (const std::string& name : testing::ref_file_names(kData)) {
         const std::string model = name.substr(0, name.size() - 9) + ".gguf";
         if (fs::exists(kData / model)) out.push_back(name);
     }
-    std::sort(out.begin(), out.end());
     return out;
-}
-
-std::shared_ptr<const Model> load_model(const fs::path& path) {
-    auto gguf = GGUFFile::open(path.string());
-    EXPECT_TRUE(gguf.ok()) << gguf.error().message;
-    if (!gguf.ok()) return nullptr;
-    auto model = Model::load(std::shared_ptr<const GGUFFile>(std::move(*gguf)));
-    EXPECT_TRUE(model.ok()) << model.error().message;
-    if (!model.ok()) return nullptr;
-    return std::shared_ptr<const Model>(std::move(*model));
 }
 
 // Backends on one device share its compiled pipelines while any of them is alive. The
@@ -106,30 +92,19 @@ std::shared_ptr<Backend> vulkan_backend(std::shared_ptr<const Model> model,
     return backend;
 }
 
-struct Loaded {
-    RefFile ref;
-    std::shared_ptr<const Model> model;
+struct Loaded : RefModel {
     std::shared_ptr<Backend> backend;
-    int32_t n_ctx = 1;
-    size_t n_vocab = 0;
 };
 
 std::unique_ptr<Loaded> load(const std::string& ref_name) {
-    std::string err;
-    auto ref = testing::load_ref_file((kData / ref_name).string(), &err);
-    EXPECT_TRUE(ref.has_value()) << err;
-    if (!ref) return nullptr;
-    EXPECT_TRUE(fs::exists(kData / ref->model)) << ref->model << " is missing";
-    auto l = std::make_unique<Loaded>();
-    l->ref = std::move(*ref);
-    l->model = load_model(kData / l->ref.model);
-    if (!l->model) return nullptr;
-    l->backend = vulkan_backend(l->model);
-    if (!l->backend) return nullptr;
-    for (const auto& c : l->ref.cases)
-        l->n_ctx = std::max(l->n_ctx, static_cast<int32_t>(c.tokens.size()));
-    l->n_vocab = static_cast<size_t>(l->model->hparams().n_vocab);
-    return l;
+    auto rm = testing::load_ref_model(kData, ref_name);
+    EXPECT_TRUE(rm.ok()) << rm.error().message;
+    if (!rm.ok()) return nullptr;
+    EXPECT_NE(rm->model, nullptr) << rm->ref.model << " is missing";
+    if (rm->model == nullptr) return nullptr;
+    auto backend = vulkan_backend(rm->model);
+    if (!backend) return nullptr;
+    return std::make_unique<Loaded>(Loaded{std::move(*rm), std::move(backend)});
 }
 
 class VulkanModel : public ::testing::TestWithParam<std::string> {
@@ -185,11 +160,7 @@ TEST_P(VulkanModel, PrefillAndDecodeMatchReference) {
 }
 
 std::string param_name(const ::testing::TestParamInfo<std::string>& p) {
-    std::string s = p.param.substr(0, p.param.size() - 9);  // drop ".ref.json"
-    for (char& c : s) {
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-    }
-    return s;
+    return testing::ref_test_name(p.param);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, VulkanModel, ::testing::ValuesIn(ref_files()), param_name);
@@ -204,10 +175,10 @@ class VulkanSessionTest : public ::testing::Test {
         std::string err;
         auto ref = testing::load_ref_file((kData / "qwen2-test-q8_0.ref.json").string(), &err);
         ASSERT_TRUE(ref.has_value()) << err;
-        for (const auto& c : ref->cases)
-            if (c.tokens.size() > tokens_.size()) tokens_ = c.tokens;
-        model_ = load_model(path);
-        ASSERT_NE(model_, nullptr);
+        tokens_ = testing::longest_tokens(*ref);
+        auto model = load_model(path);
+        ASSERT_TRUE(model.ok()) << model.error().message;
+        model_ = std::move(*model);
         backend_ = vulkan_backend(model_);
         ASSERT_NE(backend_, nullptr);
         n_vocab_ = static_cast<size_t>(model_->hparams().n_vocab);
@@ -456,7 +427,9 @@ TEST(VulkanBackendErrors, AMissingDeviceIndexIsAnError) {
     ASSERT_TRUE(fs::exists(path)) << path << " is missing";
     VulkanOptions opts;
     opts.device = 999;
-    auto b = make_vulkan_backend(load_model(path), opts);
+    auto model = load_model(path);
+    ASSERT_TRUE(model.ok()) << model.error().message;
+    auto b = make_vulkan_backend(std::move(*model), opts);
     ASSERT_FALSE(b.ok());
     EXPECT_NE(b.error().message.find("999"), std::string::npos) << b.error().message;
 }
