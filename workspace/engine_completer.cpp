@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 
 #include "session.h"
 #include "tokenizer.h"
@@ -198,27 +199,35 @@ int32_t EngineCompleter::restore_from_disk(KVStore* store, std::span<const int32
     const int32_t stored = store->stored_prefix(kv_key_, lookup);
     if (stored <= in_memory) return 0;
     // Chunks are restored in batches onto the rows before them; a batch bounds the host
-    // memory a restore needs and is a point where cancellation is honoured.
+    // memory a restore needs and is a point where cancellation is honoured. The next batch
+    // is read from disk while the current one is uploaded.
     const int32_t chunk = store->chunk_tokens();
     const int32_t batch = chunk * 16;
+    auto fetch = [&](int32_t from) {
+        return std::async(std::launch::async, [this, store, prompt, from, stored, batch] {
+            return store->read(kv_key_, prompt, from, std::min(stored, from + batch));
+        });
+    };
     int32_t pos = in_memory / chunk * chunk;
-    while (pos < stored) {
-        if (cancelled && cancelled()) break;
-        const int32_t end = std::min(stored, pos + batch);
-        auto rows = store->read(kv_key_, prompt, pos, end);
+    auto next = fetch(pos);
+    while (true) {
+        Expected<KVSnapshot> rows = next.get();
         if (!rows) {
             spdlog::warn("disk KV cache: {}", rows.error().message);
             break;
         }
         if (rows->n_tokens == 0) break;  // a bad or vanished chunk: prefill from here
         const int32_t got = rows->pos + rows->n_tokens;
+        const bool whole = got == std::min(stored, pos + batch);
+        const bool more = whole && got < stored && !(cancelled && cancelled());
+        if (more) next = fetch(got);
         if (Status st = session_->restore(*rows, prompt.first(static_cast<size_t>(got)));
             !st.ok()) {
             spdlog::warn("disk KV cache: restore failed: {}", st.error().message);
-            break;
+            break;  // `next` finishes reading before it is dropped
         }
         pos = got;
-        if (got < end) break;
+        if (!more) break;
     }
     const auto now = session_->n_tokens();
     return now > in_memory ? now - in_memory : 0;

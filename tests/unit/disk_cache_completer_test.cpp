@@ -32,14 +32,15 @@ class DiskCacheCompleter : public ::testing::Test {
     }
     void TearDown() override { fs::remove_all(root_); }
 
-    std::unique_ptr<EngineCompleter> make(const LoadedModel& model = demo_model()) {
+    std::unique_ptr<EngineCompleter> make(const LoadedModel& model = demo_model(),
+                                          int32_t chunk_tokens = 64) {
         EngineCompleterOptions o;
         o.backend.kind = BackendKind::Cpu;
         o.n_ctx = 1024;
         o.disk_cache = true;
         o.cache.root = root_ / "cache";
         o.cache.workspace = workspace_;
-        o.cache.chunk_tokens = 64;
+        o.cache.chunk_tokens = chunk_tokens;
         auto c = EngineCompleter::create(model, o);
         EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
         return c.ok() ? std::move(*c) : nullptr;
@@ -116,6 +117,28 @@ TEST_F(DiskCacheCompleter, RestartRestoresThePromptUpToTheCursorAndAnswersTheSam
     EXPECT_EQ(r->stats.restored_tokens % 64, 0);
     EXPECT_EQ(r->stats.restored_tokens + r->stats.prefilled_tokens, prompt_tokens);
     EXPECT_GT(b->cache_summary().hits, 0u);
+}
+
+// Small chunks: a restore takes several batches of 16 chunks, the next read from disk
+// while the current one is uploaded.
+TEST_F(DiskCacheCompleter, ARestoreInSeveralBatchesEqualsAColdPrefill) {
+    const CompletionRequest req = request();
+    std::string cold_text;
+    {
+        auto a = make(demo_model(), 8);
+        auto r = a->complete(req);
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        ASSERT_GT(r->stats.prompt_tokens, 3 * 16 * 8);
+        cold_text = r->text;
+        a->flush_cache();
+    }
+    auto b = make(demo_model(), 8);
+    auto r = b->complete(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_GT(r->stats.restored_tokens, 3 * 16 * 8);
+    EXPECT_EQ(r->stats.restored_tokens % 8, 0);
+    EXPECT_EQ(r->stats.restored_tokens + r->stats.prefilled_tokens, r->stats.prompt_tokens);
+    EXPECT_EQ(r->text, cold_text);
 }
 
 TEST_F(DiskCacheCompleter, AnEditInTheMiddleOfTheFileKeepsEverythingBeforeIt) {
