@@ -954,6 +954,9 @@ void Server::Impl::did_change(const DidChangeTextDocumentParams& p) {
                 const auto first = static_cast<int32_t>(change.range->start.line);
                 const auto lines = static_cast<int32_t>(
                     std::count(change.text.begin(), change.text.end(), '\n'));
+                const auto removed =
+                    static_cast<int32_t>(change.range->end.line - change.range->start.line);
+                place.folder->edits.shift(place.rel, first, lines - removed);
                 place.folder->edits.record(place.rel, doc->text(), first, first + lines);
             }
         }

@@ -677,6 +677,15 @@ void RecentEdits::record(const std::string& path, std::string_view text, int32_t
     }
 }
 
+void RecentEdits::shift(const std::string& path, int32_t line, int32_t delta) {
+    if (delta == 0) return;
+    for (Chunk& c : chunks_) {
+        if (c.path != path || c.last < line) continue;
+        if (c.first > line) c.first = std::max(0, c.first + delta);
+        c.last = std::max(c.first, c.last + delta);
+    }
+}
+
 void RecentEdits::forget(const std::string& path) {
     for (auto it = chunks_.begin(); it != chunks_.end();) {
         if (it->path == path) {

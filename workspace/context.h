@@ -70,6 +70,10 @@ class RecentEdits {
     // [first_line, last_line] (0-based, in the new text; clamped to the text).
     void record(const std::string& path, std::string_view text, int32_t first_line,
                 int32_t last_line);
+    // Keeps the chunks' line numbers in step with the text: an edit of `path` that starts
+    // at line `line` and adds `delta` lines (negative: removes) moves the chunks below it.
+    // Call it for every edit, before record().
+    void shift(const std::string& path, int32_t line, int32_t delta);
     // Drops the chunks of `path` (closed, deleted or renamed).
     void forget(const std::string& path);
     std::vector<ContextFile> chunks() const;  // newest first; ContextFile.path = the file's path

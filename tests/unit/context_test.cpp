@@ -83,6 +83,32 @@ TEST(RecentEdits, MergesOverlappingAndTouchingEditsOfOneFile) {
     EXPECT_EQ(merged.find("l22\n"), std::string::npos);
 }
 
+TEST(RecentEdits, LinesInsertedAboveAChunkMoveIt) {
+    RecentEdits e(8, 2);
+    std::string text = numbered_lines(40);
+    e.record("a.py", text, 20, 20);  // window 18..22
+    // Five lines inserted at line 3: the chunk now sits at 23..27 of the new text.
+    std::string five;
+    for (int i = 0; i < 5; ++i) five += "new" + std::to_string(i) + "\n";
+    text.insert(text.find("l3\n"), five);
+    e.shift("a.py", 3, 5);
+    e.shift("b.py", 0, 100);  // other files' edits do not move it
+    e.record("a.py", text, 3, 7);  // window 1..9: apart from 23..27
+    EXPECT_EQ(e.size(), 2u);
+    // An edit at new line 29 (old l24) touches the moved window (27 + 2 = 29) and merges.
+    e.record("a.py", text, 29, 29);
+    ASSERT_EQ(e.size(), 2u);
+    const std::string merged = e.chunks()[0].text;
+    EXPECT_TRUE(merged.starts_with("l18\n")) << merged;
+    EXPECT_TRUE(merged.ends_with("l26\n")) << merged;
+    // Lines removed above it move it back up.
+    e.shift("a.py", 0, -5);
+    e.record("a.py", numbered_lines(40), 27, 27);  // 25..29 touches 18..26
+    ASSERT_EQ(e.size(), 2u);
+    EXPECT_TRUE(e.chunks()[0].text.starts_with("l18\n"));
+    EXPECT_TRUE(e.chunks()[0].text.ends_with("l29\n"));
+}
+
 TEST(RecentEdits, NewestFirstAndBoundedInCount) {
     RecentEdits e(3, 1);
     const std::string text = numbered_lines(10);
