@@ -47,6 +47,15 @@ struct KVSnapshot {
     }
 };
 
+// The argument checks every backend makes, with the same messages, for a session of
+// `n_ctx` positions of which `n_valid` are evaluated: eval(tokens, pos) (ids below
+// `n_vocab`), snapshot(begin, end), and restore(snap) into `n_layer` x `row_elems` KV rows.
+Status check_eval(std::span<const int32_t> tokens, int32_t pos, int32_t n_valid, int32_t n_ctx,
+                  int32_t n_vocab);
+Status check_snapshot_range(int32_t begin, int32_t end, int32_t n_valid);
+Status check_restore(const KVSnapshot& snap, int32_t n_layer, int32_t row_elems, int32_t n_ctx,
+                     int32_t n_valid);
+
 class BackendSession {
 public:
     virtual ~BackendSession() = default;

@@ -65,7 +65,6 @@ private:
         return k_cache(layer) + static_cast<size_t>(n_ctx_) * row_elems();
     }
 
-    Status check_eval_args(std::span<const int32_t> tokens, int32_t pos) const;
     void attention(int32_t layer, int32_t pos, int64_t n_tokens);
 
     std::shared_ptr<CpuShared> shared_;
@@ -84,27 +83,6 @@ private:
     std::vector<float> up_;    // width n_ff
     std::vector<float> rope_;  // per token: head_dim floats of cos/sin
 };
-
-Status CpuSession::check_eval_args(std::span<const int32_t> tokens, int32_t pos) const {
-    if (tokens.empty()) return make_error("eval: no tokens");
-    if (pos < 0 || pos > n_valid_) {
-        return make_error("eval at position " + std::to_string(pos) + ", but only " +
-                          std::to_string(n_valid_) + " positions are evaluated");
-    }
-    if (tokens.size() > static_cast<size_t>(n_ctx_ - pos)) {
-        return make_error("eval of " + std::to_string(tokens.size()) + " tokens at position " +
-                          std::to_string(pos) + " exceeds the context of " +
-                          std::to_string(n_ctx_));
-    }
-    for (size_t i = 0; i < tokens.size(); ++i) {
-        if (tokens[i] < 0 || tokens[i] >= hp_.n_vocab) {
-            return make_error("token id " + std::to_string(tokens[i]) + " at index " +
-                              std::to_string(i) + " is outside the vocabulary (n_vocab " +
-                              std::to_string(hp_.n_vocab) + ")");
-        }
-    }
-    return {};
-}
 
 void CpuSession::attention(int32_t layer, int32_t pos, int64_t n_tokens) {
     const int32_t hd = hp_.head_dim;
@@ -139,7 +117,7 @@ void CpuSession::attention(int32_t layer, int32_t pos, int64_t n_tokens) {
 
 Status CpuSession::eval(std::span<const int32_t> tokens, int32_t pos, bool logits_all,
                         std::vector<float>& logits) {
-    HEARTH_TRY(check_eval_args(tokens, pos));
+    HEARTH_TRY(check_eval(tokens, pos, n_valid_, n_ctx_, hp_.n_vocab));
     const Model& model = *shared_->model;
     ThreadPool& pool = shared_->pool;
     const int64_t T = static_cast<int64_t>(tokens.size());
@@ -209,11 +187,7 @@ Status CpuSession::eval(std::span<const int32_t> tokens, int32_t pos, bool logit
 }
 
 Expected<KVSnapshot> CpuSession::snapshot(int32_t begin, int32_t end) {
-    if (begin < 0 || begin > end || end > n_valid_) {
-        return make_error("snapshot of positions [" + std::to_string(begin) + ", " +
-                          std::to_string(end) + "), but only " + std::to_string(n_valid_) +
-                          " are evaluated");
-    }
+    HEARTH_TRY(check_snapshot_range(begin, end, n_valid_));
     const int32_t n_tokens = end - begin;
     KVSnapshot snap;
     snap.pos = begin;
@@ -240,29 +214,7 @@ Expected<KVSnapshot> CpuSession::snapshot(int32_t begin, int32_t end) {
 }
 
 Status CpuSession::restore(const KVSnapshot& snap) {
-    if (snap.n_layer != hp_.n_layer || snap.row_elems != hp_.kv_dim()) {
-        return make_error("snapshot shape (" + std::to_string(snap.n_layer) + " layers x " +
-                          std::to_string(snap.row_elems) + ") does not match the model (" +
-                          std::to_string(hp_.n_layer) + " layers x " +
-                          std::to_string(hp_.kv_dim()) + ")");
-    }
-    if (snap.pos < 0 || snap.n_tokens < 0 || snap.n_tokens > n_ctx_ - snap.pos) {
-        return make_error("snapshot of positions [" + std::to_string(snap.pos) + ", +" +
-                          std::to_string(snap.n_tokens) + ") does not fit the context of " +
-                          std::to_string(n_ctx_));
-    }
-    if (snap.pos > n_valid_) {
-        return make_error("snapshot starts at position " + std::to_string(snap.pos) +
-                          " but only " + std::to_string(n_valid_) + " positions are evaluated");
-    }
-    if (snap.dtype != KVDType::F32 && snap.dtype != KVDType::F16) {
-        return make_error("snapshot has unknown element type " +
-                          std::to_string(static_cast<uint32_t>(snap.dtype)));
-    }
-    if (snap.data.size() != snap.expected_bytes()) {
-        return make_error("snapshot holds " + std::to_string(snap.data.size()) +
-                          " bytes, expected " + std::to_string(snap.expected_bytes()));
-    }
+    HEARTH_TRY(check_restore(snap, hp_.n_layer, hp_.kv_dim(), n_ctx_, n_valid_));
     const size_t elems = static_cast<size_t>(snap.n_tokens) * row_elems();
     const size_t block = elems * snap.bytes_per_elem();
     const size_t first = static_cast<size_t>(snap.pos) * row_elems();

@@ -101,7 +101,6 @@ class VulkanSession final : public BackendSession {
     Expected<std::unique_ptr<Buffer>> buffer(uint64_t bytes, MemoryKind kind, const char* what);
     Expected<Recording*> recording(uint32_t n_tokens, vk::LogitsMode mode);
     Status record(Recording& r, uint32_t n_tokens, vk::LogitsMode mode);
-    Status check_eval_args(std::span<const int32_t> tokens, int32_t pos) const;
     size_t kv_block_bytes(int32_t n_tokens) const {
         return static_cast<size_t>(n_tokens) * static_cast<size_t>(hp().kv_dim()) * 2;
     }
@@ -310,27 +309,9 @@ Expected<VulkanSession::Recording*> VulkanSession::recording(uint32_t n_tokens,
     return &recordings_.back().second;
 }
 
-Status VulkanSession::check_eval_args(std::span<const int32_t> tokens, int32_t pos) const {
-    if (tokens.empty()) return make_error("eval: no tokens");
-    if (pos < 0 || pos > n_valid_)
-        return make_error("eval at position " + std::to_string(pos) + ", but only " +
-                          std::to_string(n_valid_) + " positions are evaluated");
-    if (tokens.size() > static_cast<size_t>(n_ctx_ - pos))
-        return make_error("eval of " + std::to_string(tokens.size()) + " tokens at position " +
-                          std::to_string(pos) + " exceeds the context of " +
-                          std::to_string(n_ctx_));
-    for (size_t i = 0; i < tokens.size(); ++i) {
-        if (tokens[i] < 0 || tokens[i] >= hp().n_vocab)
-            return make_error("token id " + std::to_string(tokens[i]) + " at index " +
-                              std::to_string(i) + " is outside the vocabulary (n_vocab " +
-                              std::to_string(hp().n_vocab) + ")");
-    }
-    return Status::success();
-}
-
 Status VulkanSession::eval(std::span<const int32_t> tokens, int32_t pos, bool logits_all,
                            std::vector<float>& logits) {
-    HEARTH_TRY(check_eval_args(tokens, pos));
+    HEARTH_TRY(check_eval(tokens, pos, n_valid_, n_ctx_, hp().n_vocab));
     const size_t T = tokens.size();
     const size_t V = static_cast<size_t>(hp().n_vocab);
     const size_t chunk = logits_all ? fb_.n_logit_rows : fb_.n_batch;
@@ -370,10 +351,7 @@ Status VulkanSession::eval(std::span<const int32_t> tokens, int32_t pos, bool lo
 }
 
 Expected<KVSnapshot> VulkanSession::snapshot(int32_t begin, int32_t end) {
-    if (begin < 0 || begin > end || end > n_valid_)
-        return make_error("snapshot of positions [" + std::to_string(begin) + ", " +
-                          std::to_string(end) + "), but only " + std::to_string(n_valid_) +
-                          " are evaluated");
+    HEARTH_TRY(check_snapshot_range(begin, end, n_valid_));
     const int32_t n_tokens = end - begin;
     KVSnapshot snap;
     snap.pos = begin;
@@ -400,24 +378,7 @@ Expected<KVSnapshot> VulkanSession::snapshot(int32_t begin, int32_t end) {
 }
 
 Status VulkanSession::restore(const KVSnapshot& snap) {
-    if (snap.n_layer != hp().n_layer || snap.row_elems != hp().kv_dim())
-        return make_error("snapshot shape (" + std::to_string(snap.n_layer) + " layers x " +
-                          std::to_string(snap.row_elems) + ") does not match the model (" +
-                          std::to_string(hp().n_layer) + " layers x " +
-                          std::to_string(hp().kv_dim()) + ")");
-    if (snap.pos < 0 || snap.n_tokens < 0 || snap.n_tokens > n_ctx_ - snap.pos)
-        return make_error("snapshot of positions [" + std::to_string(snap.pos) + ", +" +
-                          std::to_string(snap.n_tokens) + ") does not fit the context of " +
-                          std::to_string(n_ctx_));
-    if (snap.pos > n_valid_)
-        return make_error("snapshot starts at position " + std::to_string(snap.pos) +
-                          " but only " + std::to_string(n_valid_) + " positions are evaluated");
-    if (snap.dtype != KVDType::F32 && snap.dtype != KVDType::F16)
-        return make_error("snapshot has unknown element type " +
-                          std::to_string(static_cast<uint32_t>(snap.dtype)));
-    if (snap.data.size() != snap.expected_bytes())
-        return make_error("snapshot holds " + std::to_string(snap.data.size()) +
-                          " bytes, expected " + std::to_string(snap.expected_bytes()));
+    HEARTH_TRY(check_restore(snap, hp().n_layer, hp().kv_dim(), n_ctx_, n_valid_));
 
     const size_t elems = static_cast<size_t>(snap.n_tokens) * static_cast<size_t>(snap.row_elems);
     const size_t block = elems * 2;
