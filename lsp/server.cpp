@@ -171,23 +171,17 @@ std::string uri_to_path(std::string_view uri) {
     return out;
 }
 
-// The document's path relative to the workspace root, or its absolute path outside it.
-std::string relative_path(const std::string& uri, const std::string& root_uri) {
-    std::string path = uri_to_path(uri);
-    if (!root_uri.empty()) {
-        std::string root = uri_to_path(root_uri);
-        if (root.empty() || root.back() != '/') root.push_back('/');
-        if (path.compare(0, root.size(), root) == 0) return path.substr(root.size());
-    }
-    return path;
+// "file:///a/b/" -> "/a/b": a workspace folder's path, without trailing slashes.
+std::string folder_path(const std::string& uri) {
+    std::string root = uri_to_path(uri);
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    return root;
 }
 
-// The workspace folder's name, for repository-level prompt templates.
-std::string repo_name(const std::string& root_uri) {
-    std::string root = uri_to_path(root_uri);
-    while (!root.empty() && root.back() == '/') root.pop_back();
-    size_t slash = root.find_last_of('/');
-    return slash == std::string::npos ? root : root.substr(slash + 1);
+// A workspace folder's name, for repository-level prompt templates ("" for "/").
+std::string folder_name(std::string_view root) {
+    const size_t slash = root.find_last_of('/');
+    return std::string(slash == std::string_view::npos ? root : root.substr(slash + 1));
 }
 
 }  // namespace
@@ -279,6 +273,8 @@ class Server::Impl {
     void refresh_files(Folder& folder, const std::vector<std::string>& rel_paths);
     // The folder holding a document URI and its path there; no folder outside them all.
     Place workspace_path(const std::string& uri);
+    // The path prompts show for a document: relative to its folder, else absolute.
+    std::string document_path(const std::string& uri);
     void add_folder(const std::string& uri);
     void did_change_workspace_folders(const DidChangeWorkspaceFoldersParams& p);
     void clear_cache(Reply<json> reply);
@@ -868,10 +864,14 @@ Server::Impl::Place Server::Impl::workspace_path(const std::string& uri) {
     return best;
 }
 
+std::string Server::Impl::document_path(const std::string& uri) {
+    Place place = workspace_path(uri);
+    return place.folder ? std::move(place.rel) : uri_to_path(uri);
+}
+
 void Server::Impl::add_folder(const std::string& uri) {
     if (!uri.starts_with("file://")) return;
-    std::string root = uri_to_path(uri);
-    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    std::string root = folder_path(uri);
     for (const Folder& f : folders_) {
         if (f.root == root) return;
     }
@@ -880,8 +880,7 @@ void Server::Impl::add_folder(const std::string& uri) {
 
 void Server::Impl::did_change_workspace_folders(const DidChangeWorkspaceFoldersParams& p) {
     for (const std::string& uri : p.removed) {
-        std::string root = uri_to_path(uri);
-        while (root.size() > 1 && root.back() == '/') root.pop_back();
+        const std::string root = folder_path(uri);
         std::erase_if(folders_, [&](const Folder& f) { return f.root == root; });
     }
     for (const std::string& uri : p.added) add_folder(uri);
@@ -1281,11 +1280,11 @@ void Server::Impl::dispatch_completion(std::shared_ptr<Job> job) {
     const std::string rel = place.rel;
     if (place.folder) {
         req.path = place.rel;
-        req.repo_name = repo_name("file://" + place.folder->root);
+        req.repo_name = folder_name(place.folder->root);
         req.workspace = place.folder->root;
     } else {
-        req.path = relative_path(job->uri, root_uri_);
-        req.repo_name = repo_name(root_uri_);
+        req.path = uri_to_path(job->uri);
+        req.repo_name = folder_name(folder_path(root_uri_));
     }
     std::shared_ptr<const RepoIndex> index = place.folder ? place.folder->index : nullptr;
     req.cache_prompt = index && index->eligible(rel);
@@ -1548,7 +1547,7 @@ void Server::Impl::dispatch_rewrite(std::shared_ptr<Job> job) {
             "no model loaded" + (engine_error_.empty() ? std::string() : ": " + engine_error_));
     }
     RewriteRequest req;
-    req.path = relative_path(d.uri, root_uri_);
+    req.path = document_path(d.uri);
     req.language = doc->language_id();
     req.instruction = d.instruction.empty() ? settings_.rewrite_instruction : d.instruction;
     req.code = doc->text().substr(*a, *b - *a);

@@ -306,8 +306,9 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
         healed = fitted.prefix.substr(line_start);
         fitted.prefix.resize(line_start);
     }
-    if (!continuation) {
-        // Keep the suffix's first lines up to max_suffix_tokens (see the option).
+    // Keep the suffix's first lines up to max_suffix_tokens (see the option). A token holds
+    // at least one byte, so a suffix of no more bytes than that needs no counting.
+    if (!continuation && fitted.suffix.size() > static_cast<size_t>(max_suffix_tokens_)) {
         const size_t n = tok.encode(fitted.suffix, EncodeMode::Plain).size();
         if (n > static_cast<size_t>(max_suffix_tokens_)) {
             const double bpt = static_cast<double>(fitted.suffix.size()) / static_cast<double>(n);
