@@ -134,6 +134,17 @@ const hardStop = setTimeout(async () => {
 
 async function finish() {
   clearTimeout(hardStop);
+  const ok = result.latencies_ms.filter((x) => x !== null).sort((a, b) => a - b);
+  if (ok.length > 0) {
+    result.latency_summary = {
+      samples: result.latencies_ms.length,
+      answered: ok.length,
+      p50_ms: ok[Math.floor((ok.length - 1) / 2)],
+      max_ms: ok[ok.length - 1],
+      over_750_ms: ok.filter((x) => x > 750).length,
+    };
+    log("keystroke to ghost text:", JSON.stringify(result.latency_summary));
+  }
   writeFileSync(join(out, "result.json"), JSON.stringify(result, null, 2));
   writeFileSync(join(out, "code-server.log"), csLog);
   await cleanup();
@@ -295,10 +306,15 @@ try {
     afterAction = readFileSync(join(ws, "geometry.py"), "utf8");
     if (afterAction !== beforeAction) break;
   }
-  check("a code action's edit is applied to the file", afterAction !== beforeAction, {
-    before: beforeAction.split("\n").slice(3, 6),
-    after: afterAction.split("\n").slice(3, 9),
-  });
+  // The edit replaces the selection (lines 4-6 and the line break of 6) and nothing else.
+  const lines = beforeAction.split("\n");
+  const head = lines.slice(0, 3).join("\n") + "\n";
+  const tail = lines.slice(6).join("\n");
+  check(
+    "a code action's edit is applied to the selection only",
+    afterAction !== beforeAction && afterAction.startsWith(head) && afterAction.endsWith(tail),
+    { replaced: lines.slice(3, 6), by: afterAction.slice(head.length, afterAction.length - tail.length).split("\n") },
+  );
   await page.screenshot({ path: join(out, "after-code-action.png") });
 } catch (e) {
   check("no unexpected error", false, String(e?.stack ?? e));
