@@ -63,7 +63,11 @@ Expected<std::unique_ptr<Backend>> make_backend(std::shared_ptr<const Model> mod
                     return d.usable && d.type != "cpu";
                 });
             if (!hardware) {
-                if (note) *note = "no GPU Vulkan device; using the CPU";
+                // Listing fails when Vulkan itself is missing (no loader, no driver).
+                if (note)
+                    *note = devices.ok() ? "no GPU Vulkan device; using the CPU"
+                                         : "Vulkan unavailable (" + devices.error().message +
+                                               "); using the CPU";
                 return make_cpu_backend(std::move(model), opts.n_threads);
             }
         }

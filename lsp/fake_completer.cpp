@@ -73,8 +73,21 @@ Expected<CompletionResult> FakeCompleter::complete(const CompletionRequest& req)
     if (!work(req.cancelled, req.progress, prompt_tokens)) return make_error("cancelled");
     if (!state_->fail_with.empty()) return make_error(state_->fail_with);
     CompletionResult result;
-    result.text = state_->complete_fn ? state_->complete_fn(req) : state_->completion;
+    const std::string text = state_->complete_fn ? state_->complete_fn(req) : state_->completion;
     result.stop_reason = "eos";
+    // Generated one character at a time, as an engine does token by token: the request's
+    // stop rules see every step and may end it early.
+    for (size_t end = 0; end < text.size();) {
+        ++end;
+        while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+        if (state_->char_delay.count() > 0) std::this_thread::sleep_for(state_->char_delay);
+        result.text.assign(text, 0, end);
+        std::string reason;
+        if (req.stop_on_text && req.stop_on_text(result.text, reason)) {
+            result.stop_reason = reason;
+            break;
+        }
+    }
     result.stats.backend = backend_name();
     result.stats.device = device_name();
     result.stats.prompt_tokens = prompt_tokens;

@@ -1,9 +1,11 @@
 // FakeCompleter: a deterministic Completer for tests, the fuzzer and the latency bench.
 //
 // It returns scripted text after a configurable delay, honours `cancelled` (polled every
-// millisecond of its delay, like a real engine between tokens), reports prefill progress
-// when asked, and records what it was called with. Observers keep a shared_ptr to its
-// FakeCompleterState, since the server owns the completer itself.
+// millisecond of its delay, like a real engine between tokens) and the request's
+// `stop_on_text` (called after each character of the text, as an engine calls it after
+// each token), reports prefill progress when asked, and records what it was called with.
+// Observers keep a shared_ptr to its FakeCompleterState, since the server owns the
+// completer itself.
 #pragma once
 
 #include <atomic>
@@ -24,10 +26,11 @@ struct FakeCompleterState {
     std::string rewrite = "rewritten()";
     std::function<std::string(const CompletionRequest&)> complete_fn;
     std::function<std::string(const RewriteRequest&)> rewrite_fn;
-    std::chrono::milliseconds delay{0};  // simulated work per call
-    int32_t progress_steps = 0;          // >0: report prefill progress in this many steps
-    std::string fail_with;               // non-empty: every call fails with this message
-    int32_t background_steps = 0;        // background_work() returns true this many times
+    std::chrono::milliseconds delay{0};       // simulated work per call
+    std::chrono::milliseconds char_delay{0};  // then per character of the completion
+    int32_t progress_steps = 0;  // >0: report prefill progress in this many steps
+    std::string fail_with;       // non-empty: every call fails with this message
+    int32_t background_steps = 0;  // background_work() returns true this many times
 
     // Observations.
     std::atomic<int> complete_calls{0};

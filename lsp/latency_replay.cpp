@@ -82,11 +82,16 @@ Expected<ReplayResult> replay_typing_session(const ReplayOptions& options,
                                              {"text", before + after}}}});
 
     ReplayResult result;
-    std::map<std::string, Clock::time_point> sent;  // by id_key, in flight
+    struct Sent {
+        Clock::time_point keystroke;
+        bool mid_line = false;
+    };
+    std::map<std::string, Sent> sent;  // by id_key, in flight
     auto on_response = [&](const json& id, const json& response) {
         auto it = sent.find(id_key(id));
         if (it == sent.end()) return;
-        double ms = ms_since(it->second);
+        double ms = ms_since(it->second.keystroke);
+        const bool mid_line = it->second.mid_line;
         sent.erase(it);
         const json& items = response.contains("result")
                                 ? response["result"].value("items", json::array())
@@ -97,6 +102,8 @@ Expected<ReplayResult> replay_typing_session(const ReplayOptions& options,
             return;
         }
         result.latencies_ms.push_back(ms);
+        result.mid_line.push_back(mid_line);
+        if (ms > options.slow_ms) ++result.slow;
         if (!items.empty()) ++result.with_items;
     };
 
@@ -111,12 +118,28 @@ Expected<ReplayResult> replay_typing_session(const ReplayOptions& options,
 
     auto t_start = Clock::now();
     int32_t version = 1;
+    // With autoclose: the closers the editor inserted after the cursor, still to be typed
+    // over (the rest of the cursor's line; a line break typed before them moves them down).
+    std::string closers;
     for (char c : typed) {
         ++version;
-        json change = {
-            {"range",
-             {{"start", position_json(line, column)}, {"end", position_json(line, column)}}},
-            {"text", std::string(1, c)}};
+        std::string insert(1, c);
+        int64_t replace_end = column;
+        if (options.autoclose) {
+            if (!closers.empty() && c == closers.front()) {
+                replace_end = column + 1;  // types over the closer
+                closers.erase(0, 1);
+            } else if (c == '(' || c == '[' || c == '{') {
+                const char closer = c == '(' ? ')' : c == '[' ? ']' : '}';
+                insert.push_back(closer);
+                closers.insert(closers.begin(), closer);
+            }
+        }
+        json change = {{"range",
+                        {{"start", position_json(line, column)},
+                         {"end", position_json(line, replace_end)}}},
+                       {"text", insert}};
+        const auto keystroke = Clock::now();
         client.notify("textDocument/didChange",
                       {{"textDocument", {{"uri", options.uri}, {"version", version}}},
                        {"contentChanges", json::array({change})}});
@@ -130,7 +153,7 @@ Expected<ReplayResult> replay_typing_session(const ReplayOptions& options,
                        {"position", position_json(line, column)},
                        {"context", {{"triggerKind", 2}}}};
         json id = client.send_request("textDocument/inlineCompletion", params);
-        sent[id_key(id)] = Clock::now();
+        sent[id_key(id)] = Sent{keystroke, !closers.empty()};
         ++result.requests;
         if (options.interval.count() == 0) {
             json response = client.wait_response(id);
@@ -158,7 +181,27 @@ Expected<ReplayResult> replay_typing_session(const ReplayOptions& options,
     result.p50_ms = percentile(result.latencies_ms, 50);
     result.p95_ms = percentile(result.latencies_ms, 95);
     result.max_ms = percentile(result.latencies_ms, 100);
+    // The server sends a call's status right after its reply; the reply to shutdown comes
+    // after everything sent before it.
     client.request("shutdown", nullptr);
+    for (const json& note : client.notifications()) {
+        if (note.value("method", "") != "hearth/status") continue;
+        const json& p = note.value("params", json::object());
+        if (p.value("event", "") != "completion") continue;
+        ++result.completions;
+        result.mean_prefilled_tokens += p.value("prefilled_tokens", 0.0);
+        result.mean_generated_tokens += p.value("generated_tokens", 0.0);
+        result.mean_ms_prefill += p.value("ms_prefill", 0.0);
+        result.mean_ms_decode += p.value("ms_decode", 0.0);
+        ++result.stop_reasons[p.value("stop_reason", std::string())];
+    }
+    if (result.completions > 0) {
+        const double n = result.completions;
+        result.mean_prefilled_tokens /= n;
+        result.mean_generated_tokens /= n;
+        result.mean_ms_prefill /= n;
+        result.mean_ms_decode /= n;
+    }
     client.notify("exit", nullptr);
     return result;
 }

@@ -1,5 +1,6 @@
 #include "postprocess.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace hearth::lsp {
@@ -96,6 +97,61 @@ size_t block_end(const std::vector<std::string>& lines, std::string_view prefix_
         if (!is_blank(lines[i]) && indent_width(lines[i]) < base) return i;
     }
     return lines.size();
+}
+
+// What a stop rule says about the lines to keep while text may still be added: `fixed`, the
+// count is `keep` whatever comes; otherwise every continuation keeps at least `keep`.
+struct KeepBound {
+    size_t keep;
+    bool fixed;
+};
+
+constexpr size_t kNoLimit = static_cast<size_t>(-1);
+
+// Rule 2 on lines whose last one may still grow (the others are complete); mirrors
+// block_end() step by step.
+KeepBound block_end_bound(const std::vector<std::string>& lines, std::string_view prefix_line) {
+    const size_t k = lines.size() - 1;  // lines[k] may still grow
+    // Until the first line is complete, neither the mode nor the base is known; no cut can
+    // come before line 1 anyway.
+    if (k == 0) return {1, false};
+    std::string_view before = rtrim(prefix_line);
+    const bool body_mode = !before.empty() && is_opener(before.back()) && is_blank(lines[0]);
+    // A non-blank line's indentation and first character are fixed even while it grows; a
+    // blank last line may still become any line.
+    if (body_mode) {
+        const int base = indent_width(prefix_line);
+        for (size_t i = 1; i <= k; ++i) {
+            if (is_blank(lines[i])) {
+                if (i == k) return {k, false};
+                continue;
+            }
+            const int w = indent_width(lines[i]);
+            if (w > base) continue;
+            if (w == base && is_closer(first_non_space(lines[i]))) return {i + 1, true};
+            return {i, true};
+        }
+        return {k + 1, false};
+    }
+    size_t first = 1;
+    int base = 0;
+    if (!is_blank(std::string(prefix_line) + lines[0])) {
+        base = indent_width(std::string(prefix_line) + lines[0]);
+    } else {
+        while (first <= k && is_blank(lines[first])) ++first;
+        // The base line may still come; nothing before it is cut.
+        if (first >= k) return {k + 1, false};
+        base = indent_width(lines[first]);
+        ++first;
+    }
+    for (size_t i = first; i <= k; ++i) {
+        if (is_blank(lines[i])) {
+            if (i == k) return {k, false};
+            continue;
+        }
+        if (indent_width(lines[i]) < base) return {i, true};
+    }
+    return {k + 1, false};
 }
 
 // The first non-blank line of the suffix after the cursor's line, right-trimmed.
@@ -206,6 +262,88 @@ PostprocessResult postprocess_completion(std::string_view completion, std::strin
     if (is_blank(text)) text.clear();
     result.text = std::move(text);
     return result;
+}
+
+bool postprocess_would_cut(std::string_view completion, std::string_view prefix,
+                          std::string_view suffix, const PostprocessOptions& options,
+                          std::string& rule) {
+    // A trailing '\r' is a line break whether or not a '\n' follows, so normalising first
+    // leaves a text that any continuation only extends.
+    const std::vector<std::string> lines = split_lines(normalise_eol(completion));
+    const size_t k = lines.size() - 1;  // complete lines; lines[k] may still grow
+    size_t nl = prefix.find_last_of("\r\n");
+    std::string_view prefix_line = nl == std::string_view::npos ? prefix : prefix.substr(nl + 1);
+
+    // The kept line count is the smallest of what each rule keeps (rule 3 searches the lines
+    // rule 2 kept, rule 4 caps the rest), and of the line count, which only grows.
+    struct Verdict {
+        KeepBound bound;
+        const char* rule;
+    };
+    std::vector<Verdict> verdicts;
+    verdicts.push_back({block_end_bound(lines, prefix_line), "block_end"});
+    KeepBound repeat{kNoLimit, false};
+    if (std::string_view next = next_suffix_line(suffix); !next.empty()) {
+        repeat = {k + 1, false};
+        for (size_t i = 1; i < k; ++i) {
+            if (rtrim(lines[i]) == next) {
+                repeat = {i, true};
+                break;
+            }
+        }
+        // The growing line repeats the next one only when it may still become equal to it.
+        if (!repeat.fixed && k >= 1 &&
+            (rtrim(lines[k]) == next || next.starts_with(lines[k]))) {
+            repeat = {k, false};
+        }
+    }
+    verdicts.push_back({repeat, "repeat_next_line"});
+    if (options.max_lines > 0) {
+        const auto cap = static_cast<size_t>(options.max_lines);
+        verdicts.push_back({{cap, k >= cap}, "max_lines"});
+    }
+    verdicts.push_back({{k + 1, false}, ""});
+
+    size_t fixed = kNoLimit;
+    size_t open = kNoLimit;  // the least any undecided rule may still keep
+    const char* fixed_rule = "";
+    for (const Verdict& v : verdicts) {
+        if (v.bound.fixed && v.bound.keep < fixed) {
+            fixed = v.bound.keep;
+            fixed_rule = v.rule;
+        } else if (!v.bound.fixed) {
+            open = std::min(open, v.bound.keep);
+        }
+    }
+    // Decided, and every kept line complete.
+    if (fixed <= open && fixed <= k) {
+        rule = fixed_rule;
+        return true;
+    }
+
+    // Rule 4's byte cap looks only at the first max_bytes + 1 bytes of the kept text. The
+    // lines every continuation keeps start it (a growing line's trimmed text only grows),
+    // up to their last non-blank one (trailing blank lines are dropped).
+    if (options.max_bytes > 0) {
+        size_t sure = std::min(fixed, open);
+        while (sure > 0 && is_blank(lines[sure - 1])) --sure;
+        size_t bytes = 0;
+        for (size_t i = 0; i < sure; ++i) bytes += (i ? 1 : 0) + rtrim(lines[i]).size();
+        if (bytes > options.max_bytes) {
+            rule = "max_bytes";
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string_view complete_lines(std::string_view completion) {
+    const size_t end = completion.find_last_of("\r\n");
+    if (end == std::string_view::npos) return {};
+    // "\r\n" is one break.
+    size_t start = end;
+    if (completion[end] == '\n' && end > 0 && completion[end - 1] == '\r') --start;
+    return completion.substr(0, start);
 }
 
 std::string clean_rewrite(std::string_view rewritten, std::string_view original) {

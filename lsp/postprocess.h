@@ -1,6 +1,8 @@
 // Server-side post-processing of model output: the stop rules users expect from an
 // inline completion, applied after the Completer returns (which already honours
-// max_tokens / max_lines / single_line).
+// max_tokens / max_lines / single_line), and while it generates: postprocess_would_cut
+// tells, from the text so far, that the rules have decided, so that no token is spent on
+// text they would cut (on a CPU every token costs milliseconds of the editor's wait).
 //
 // `prefix` is the document text before the cursor and `suffix` the text after it; only
 // the cursor's line and the next lines matter. Indentation width counts a space as 1 and
@@ -53,6 +55,27 @@ struct PostprocessResult {
 PostprocessResult postprocess_completion(std::string_view completion, std::string_view prefix,
                                          std::string_view suffix,
                                          const PostprocessOptions& options);
+
+// Whether the stop rules have already decided: true when, for every text `more` the model
+// could still add, postprocess_completion(completion + more) equals
+// postprocess_completion(completion), so generating further is wasted time. `rule` is set
+// to the rule that decided ("block_end", "repeat_next_line", "max_lines", "max_bytes").
+// Called with the text generated so far after each token; the same `prefix`, `suffix` and
+// `options` as the final postprocess_completion call, or the early stop could change the
+// answer.
+//
+// A rule fires only once its verdict can no longer change: the line that ends a block
+// once it has a non-blank character (its indentation is then fixed); a repeat of the next
+// line only on a complete line; the line cap once the cap's last line is complete; the
+// byte cap once more than `max_bytes` bytes are certain to be kept. The lines a cut keeps
+// must be complete, since the rest of a line could still change them.
+bool postprocess_would_cut(std::string_view completion, std::string_view prefix,
+                          std::string_view suffix, const PostprocessOptions& options,
+                          std::string& rule);
+
+// The completion up to its last line break (that break excluded): its complete lines,
+// what an answer cut short keeps. Empty when no line is complete.
+std::string_view complete_lines(std::string_view completion);
 
 // Cleans the output of a rewrite: normalises line breaks, removes a Markdown code fence
 // around the code, and gives the result the same trailing newline as `original` (so a

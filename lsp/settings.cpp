@@ -115,6 +115,9 @@ std::vector<std::string> Settings::apply(const nlohmann::json& settings) {
     a.strings("contextSecrets", context_secrets);
     a.string("fimTemplate", fim_template, {"", "qwen", "deepseek", "starcoder2", "codellama"});
     a.integer("maxTokens", max_tokens, 1, 4096);
+    a.integer("maxTokensAutomatic", max_tokens_automatic, 1, 4096);
+    a.integer("automaticLatencyMs", automatic_latency_ms, 0, 60000);
+    a.integer("maxSuffixTokensAutomatic", max_suffix_tokens_automatic, 0, 1 << 20);
     a.integer("maxLines", max_lines, 0, 1000);
     a.number("temperature", temperature, 0.0, 2.0);
     a.integer("debounceMs", debounce_ms, 0, 5000);
@@ -143,6 +146,9 @@ nlohmann::json Settings::to_json() const {
                 {"contextSecrets", context_secrets},
                 {"fimTemplate", fim_template},
                 {"maxTokens", max_tokens},
+                {"maxTokensAutomatic", max_tokens_automatic},
+                {"automaticLatencyMs", automatic_latency_ms},
+                {"maxSuffixTokensAutomatic", max_suffix_tokens_automatic},
                 {"maxLines", max_lines},
                 {"temperature", temperature},
                 {"debounceMs", debounce_ms},

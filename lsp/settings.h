@@ -41,6 +41,23 @@ struct Settings {
 
     // Generation.
     int32_t max_tokens = 128;          // "maxTokens": 1..4096, per inline completion
+    // "maxTokensAutomatic": 1..4096, per inline completion the editor asked for by itself
+    // while the user types (the smaller of this and maxTokens applies). Such a request is
+    // dropped by the editor when it is late (VS Code waits ~750 ms), and on a CPU every
+    // token costs milliseconds; 48 tokens hold 99% of a sample of Python's lines in the
+    // bundled model's vocabulary (docs/lsp.md). Mid-line requests get at most 32 (server.cpp).
+    int32_t max_tokens_automatic = 48;
+    // "automaticLatencyMs": 0..60000 (0 = off). Once this long has passed since an automatic
+    // inline request arrived (debounce and queue included), it stops generating at its next
+    // complete line and answers with the complete lines so far, rather than be dropped
+    // late. Explicit requests are never cut this way.
+    int32_t automatic_latency_ms = 500;
+    // "maxSuffixTokensAutomatic": 0..1048576 (0 = the engine's own limit, 512). Tokens of
+    // the text after the cursor in the prompt of an automatic request. Every keystroke
+    // evaluates that text again: in the bench's typing session on two CPU cores, 128
+    // instead of the engine's limit cut the mean prefill of a keystroke from 246 tokens to
+    // 65 and its time by 260-350 ms (docs/benchmarks.md).
+    int32_t max_suffix_tokens_automatic = 128;
     int32_t max_lines = 16;            // "maxLines": 0..1000 (0 = no line cap)
     double temperature = 0.0;          // "temperature": 0..2 (0 = greedy)
     int32_t debounce_ms = 75;          // "debounceMs": 0..5000, automatic requests only

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "result.h"
@@ -68,6 +69,11 @@ struct CompletionRequest {
     // then only the repository context is.
     bool cache_prompt = true;
     int32_t max_tokens = 128;
+    // At most this many tokens of the text after the cursor go into the prompt (0: the
+    // completer's own limit, which also caps this). A keystroke changes the prompt at the
+    // cursor, so everything after it is evaluated again on every keystroke: on a CPU this
+    // bounds the cost of each one.
+    int32_t max_suffix_tokens = 0;
     int32_t max_lines = 0;      // 0: no line cap
     bool single_line = false;   // stop at the first newline
     float temperature = 0.0f;   // 0: greedy
@@ -77,6 +83,12 @@ struct CompletionRequest {
     uint64_t seed = 0;
     std::function<bool()> cancelled;                     // may be empty
     std::function<void(int32_t done, int32_t total)> progress;  // prefill progress; may be empty
+    // The caller's own stop rules, applied while generating (may be empty): called after
+    // each token with the completion so far as `CompletionResult::text` will hold it (typed
+    // indentation already taken off; not called while that is still unknown); returning true
+    // stops generation there, and `reason` becomes the result's stop_reason. lsp/ passes its
+    // post-processing rules, so that no token is generated past the point where they cut.
+    std::function<bool(std::string_view text, std::string& reason)> stop_on_text;
 };
 
 struct RewriteRequest {
@@ -94,7 +106,9 @@ struct RewriteRequest {
 
 struct CompletionResult {
     std::string text;         // the text to insert at the cursor (or the rewritten code)
-    std::string stop_reason;  // "eos", "max_tokens", "max_lines", "block_end", "suffix_overlap", ...
+    // "eos", "max_tokens", "max_lines", "end_of_line", or what the request's stop_on_text
+    // said ("block_end", "repeat_next_line", "latency_budget"...).
+    std::string stop_reason;
     CompletionStats stats;
 };
 

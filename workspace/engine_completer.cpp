@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <optional>
+#include <string_view>
 
 #include "session.h"
 #include "tokenizer.h"
@@ -28,6 +30,19 @@ bool cut_after_lines(std::string& text, int32_t n) {
     }
     text.resize(pos - 1);  // drop the newline that starts line n+1
     return true;
+}
+
+// Where the completion starts once the indentation typed on the cursor line (`healed`, see
+// complete()) is taken off `raw`, the text generated so far; nullopt while that depends on
+// text still to come (`raw` is blanks only and may yet become `healed` or something else).
+// Mirrors the cut complete() makes on the final text, so a stop rule sees what the caller
+// will get.
+std::optional<size_t> healed_start(std::string_view raw, std::string_view healed) {
+    if (healed.empty()) return 0;
+    if (raw.starts_with(healed)) return healed.size();
+    const size_t first = raw.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return std::nullopt;
+    return first;
 }
 
 // Line-comment marker for an LSP languageId (FIM rewrites state the instruction as a
@@ -306,13 +321,17 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
         healed = fitted.prefix.substr(line_start);
         fitted.prefix.resize(line_start);
     }
-    // Keep the suffix's first lines up to max_suffix_tokens (see the option). A token holds
-    // at least one byte, so a suffix of no more bytes than that needs no counting.
-    if (!continuation && fitted.suffix.size() > static_cast<size_t>(max_suffix_tokens_)) {
+    // Keep the suffix's first lines up to max_suffix_tokens (see the option; a request may
+    // ask for fewer). A token holds at least one byte, so a suffix of no more bytes than
+    // that needs no counting.
+    const int32_t suffix_tokens = req.max_suffix_tokens > 0
+                                      ? std::min(req.max_suffix_tokens, max_suffix_tokens_)
+                                      : max_suffix_tokens_;
+    if (!continuation && fitted.suffix.size() > static_cast<size_t>(suffix_tokens)) {
         const size_t n = tok.encode(fitted.suffix, EncodeMode::Plain).size();
-        if (n > static_cast<size_t>(max_suffix_tokens_)) {
+        if (n > static_cast<size_t>(suffix_tokens)) {
             const double bpt = static_cast<double>(fitted.suffix.size()) / static_cast<double>(n);
-            auto keep = static_cast<size_t>(static_cast<double>(max_suffix_tokens_) * bpt * 0.95);
+            auto keep = static_cast<size_t>(static_cast<double>(suffix_tokens) * bpt * 0.95);
             const size_t nl = fitted.suffix.rfind('\n', keep);
             if (nl != std::string::npos && nl > keep / 2) keep = nl + 1;
             fitted.suffix.resize(keep);
@@ -374,12 +393,16 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
     gen.stop_tokens = fim_.tokens().stop;
     gen.cancelled = req.cancelled;
     const int32_t max_lines = req.single_line ? 1 : req.max_lines;
-    if (max_lines > 0) {
-        gen.stop_on_text = [max_lines](std::string_view text, std::string& reason) {
-            const auto lines = std::count(text.begin(), text.end(), '\n');
-            if (lines < max_lines) return false;
-            reason = max_lines == 1 ? "end_of_line" : "max_lines";
-            return true;
+    if (max_lines > 0 || req.stop_on_text) {
+        gen.stop_on_text = [max_lines, &healed, &caller = req.stop_on_text](
+                               std::string_view text, std::string& reason) {
+            if (max_lines > 0 && std::count(text.begin(), text.end(), '\n') >= max_lines) {
+                reason = max_lines == 1 ? "end_of_line" : "max_lines";
+                return true;
+            }
+            if (!caller) return false;
+            const std::optional<size_t> start = healed_start(text, healed);
+            return start && caller(text.substr(*start), reason);
         };
     }
     if (disk_cache_) active_ = store_for(req.workspace);
@@ -389,13 +412,10 @@ Expected<CompletionResult> EngineCompleter::complete(const CompletionRequest& re
     if (!r) return r.error();
     r->stats.context_tokens = prompt.stable_tokens;
     if (!healed.empty()) {
+        // Off comes the typed indentation, or, when the model chose another one, the
+        // model's: the user's stays.
         std::string& t = r->text;
-        if (t.starts_with(healed)) {
-            t.erase(0, healed.size());
-        } else {
-            // The model chose another indentation than the one typed: keep the user's.
-            t.erase(0, std::min(t.find_first_not_of(" \t"), t.size()));
-        }
+        t.erase(0, healed_start(t, healed).value_or(t.size()));
     }
     if (max_lines > 0) cut_after_lines(r->text, max_lines);
     return r;

@@ -51,7 +51,11 @@ const char* result_name(VkResult result) {
 }
 
 Error vk_error(const std::string& what, VkResult result) {
-    return make_error("vulkan: " + what + " failed: " + result_name(result));
+    // HEARTH_VK names the call as written, "fn.vkCreateBuffer(...)"; the table is noise.
+    const std::string_view call = std::string_view(what).starts_with("fn.")
+                                      ? std::string_view(what).substr(3)
+                                      : std::string_view(what);
+    return make_error("vulkan: " + std::string(call) + " failed: " + result_name(result));
 }
 
 std::string api_version_string(uint32_t v) {
@@ -94,9 +98,9 @@ int type_rank(VkPhysicalDeviceType type) {
 
 std::vector<VkExtensionProperties> device_extensions(VkPhysicalDevice pd) {
     uint32_t n = 0;
-    vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
+    fn.vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
     std::vector<VkExtensionProperties> exts(n);
-    vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, exts.data());
+    fn.vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, exts.data());
     exts.resize(n);
     return exts;
 }
@@ -109,16 +113,17 @@ bool has_extension(const std::vector<VkExtensionProperties>& exts, const char* n
 
 bool instance_has_extension(const char* name) {
     uint32_t n = 0;
-    vkEnumerateInstanceExtensionProperties(nullptr, &n, nullptr);
+    fn.vkEnumerateInstanceExtensionProperties(nullptr, &n, nullptr);
     std::vector<VkExtensionProperties> exts(n);
-    vkEnumerateInstanceExtensionProperties(nullptr, &n, exts.data());
+    fn.vkEnumerateInstanceExtensionProperties(nullptr, &n, exts.data());
     exts.resize(n);
     return has_extension(exts, name);
 }
 
 Expected<VkInstance> create_instance() {
+    HEARTH_TRY(load_loader());
     uint32_t loader_version = VK_API_VERSION_1_0;
-    if (vkEnumerateInstanceVersion(&loader_version) != VK_SUCCESS ||
+    if (fn.vkEnumerateInstanceVersion(&loader_version) != VK_SUCCESS ||
         loader_version < VK_API_VERSION_1_2) {
         return make_error("vulkan: the Vulkan loader supports version " +
                           api_version_string(loader_version) + ", hearth needs 1.2");
@@ -139,29 +144,36 @@ Expected<VkInstance> create_instance() {
     info.enabledExtensionCount = static_cast<uint32_t>(extensions.size());
     info.ppEnabledExtensionNames = extensions.data();
     VkInstance instance = VK_NULL_HANDLE;
-    VkResult r = vkCreateInstance(&info, nullptr, &instance);
+    VkResult r = fn.vkCreateInstance(&info, nullptr, &instance);
     if (r != VK_SUCCESS) {
         return make_error(
             std::string("vulkan: no Vulkan driver could be loaded (vkCreateInstance: ") +
             result_name(r) + ")");
+    }
+    if (Status loaded = load_instance_functions(instance); !loaded) {
+        // The table may lack vkDestroyInstance itself, so it is looked up for this instance.
+        auto destroy = reinterpret_cast<PFN_vkDestroyInstance>(
+            fn.vkGetInstanceProcAddr(instance, "vkDestroyInstance"));
+        if (destroy) destroy(instance, nullptr);
+        return loaded.error();
     }
     return instance;
 }
 
 Expected<std::vector<VkPhysicalDevice>> physical_devices(VkInstance instance) {
     uint32_t n = 0;
-    HEARTH_VK(vkEnumeratePhysicalDevices(instance, &n, nullptr));
+    HEARTH_VK(fn.vkEnumeratePhysicalDevices(instance, &n, nullptr));
     std::vector<VkPhysicalDevice> devices(n);
-    if (n > 0) HEARTH_VK(vkEnumeratePhysicalDevices(instance, &n, devices.data()));
+    if (n > 0) HEARTH_VK(fn.vkEnumeratePhysicalDevices(instance, &n, devices.data()));
     devices.resize(n);
     return devices;
 }
 
 int compute_queue_family(VkPhysicalDevice pd) {
     uint32_t n = 0;
-    vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, nullptr);
+    fn.vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, nullptr);
     std::vector<VkQueueFamilyProperties> fams(n);
-    vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, fams.data());
+    fn.vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, fams.data());
     // Prefer a compute family without graphics: on discrete GPUs it is the async compute
     // queue, which the display does not share.
     int any = -1;
@@ -209,8 +221,8 @@ struct Probe {
 
 Probe probe(VkPhysicalDevice pd) {
     Probe p;
-    vkGetPhysicalDeviceProperties(pd, &p.props);
-    vkGetPhysicalDeviceMemoryProperties(pd, &p.mem);
+    fn.vkGetPhysicalDeviceProperties(pd, &p.props);
+    fn.vkGetPhysicalDeviceMemoryProperties(pd, &p.mem);
     p.queue_family = compute_queue_family(pd);
     if (p.props.apiVersion < VK_API_VERSION_1_2) {
         p.reason = "supports Vulkan " + api_version_string(p.props.apiVersion) + ", needs 1.2";
@@ -228,7 +240,7 @@ Probe probe(VkPhysicalDevice pd) {
     p.p11.pNext = &p.p12;
     p.p12.pNext = &p.m3;
     if (p.has_sg_ctrl) p.m3.pNext = &p.sg_ctrl;
-    vkGetPhysicalDeviceProperties2(pd, &props2);
+    fn.vkGetPhysicalDeviceProperties2(pd, &props2);
 
     VkPhysicalDeviceFeatures2 feats2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     feats2.pNext = &p.f11;
@@ -242,7 +254,7 @@ Probe probe(VkPhysicalDevice pd) {
         *tail = &p.idot;
         tail = &p.idot.pNext;
     }
-    vkGetPhysicalDeviceFeatures2(pd, &feats2);
+    fn.vkGetPhysicalDeviceFeatures2(pd, &feats2);
 
     if (p.queue_family < 0) {
         p.reason = "has no compute queue";
@@ -257,7 +269,7 @@ Probe probe(VkPhysicalDevice pd) {
 // Does the device run 16x16x16 f16 x f16 -> f32 cooperative matrices in subgroup scope?
 bool coopmat_nv_f16_16x16x16(VkInstance instance, VkPhysicalDevice pd) {
     auto get = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
-        vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
+        fn.vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
     if (!get) return false;
     uint32_t n = 0;
     if (get(pd, &n, nullptr) != VK_SUCCESS || n == 0) return false;
@@ -288,7 +300,7 @@ Expected<std::vector<DeviceInfo>> list_devices() {
     if (!instance) return instance.error();
     auto pds = physical_devices(*instance);
     if (!pds) {
-        vkDestroyInstance(*instance, nullptr);
+        fn.vkDestroyInstance(*instance, nullptr);
         return pds.error();
     }
     std::vector<DeviceInfo> out;
@@ -308,7 +320,7 @@ Expected<std::vector<DeviceInfo>> list_devices() {
         }
         out.push_back(std::move(d));
     }
-    vkDestroyInstance(*instance, nullptr);
+    fn.vkDestroyInstance(*instance, nullptr);
     return out;
 }
 
@@ -430,17 +442,17 @@ Expected<std::unique_ptr<Device>> Device::create(const DeviceOptions& options) {
     dinfo.pQueueCreateInfos = &qinfo;
     dinfo.enabledExtensionCount = static_cast<uint32_t>(exts.size());
     dinfo.ppEnabledExtensionNames = exts.data();
-    HEARTH_VK(vkCreateDevice(dev->physical_, &dinfo, nullptr, &dev->device_));
-    vkGetDeviceQueue(dev->device_, dev->queue_family_, 0, &dev->queue_);
+    HEARTH_VK(fn.vkCreateDevice(dev->physical_, &dinfo, nullptr, &dev->device_));
+    fn.vkGetDeviceQueue(dev->device_, dev->queue_family_, 0, &dev->queue_);
     return dev;
 }
 
 Device::~Device() {
     if (device_) {
-        vkDeviceWaitIdle(device_);
-        vkDestroyDevice(device_, nullptr);
+        fn.vkDeviceWaitIdle(device_);
+        fn.vkDestroyDevice(device_, nullptr);
     }
-    if (instance_) vkDestroyInstance(instance_, nullptr);
+    if (instance_) fn.vkDestroyInstance(instance_, nullptr);
 }
 
 uint64_t Device::device_local_heap_bytes() const {
@@ -453,7 +465,7 @@ uint64_t Device::device_local_budget_bytes() const {
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
     VkPhysicalDeviceMemoryProperties2 mp2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
     mp2.pNext = &budget;
-    vkGetPhysicalDeviceMemoryProperties2(physical_, &mp2);
+    fn.vkGetPhysicalDeviceMemoryProperties2(physical_, &mp2);
     uint64_t best = 0;
     for (uint32_t i = 0; i < mp2.memoryProperties.memoryHeapCount; ++i) {
         if (!(mp2.memoryProperties.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT))
@@ -472,7 +484,7 @@ Status Device::submit(VkCommandBuffer cb, VkFence fence) {
     info.pCommandBuffers = &cb;
     {
         std::lock_guard<std::mutex> lock(queue_mutex_);
-        HEARTH_VK(vkQueueSubmit(queue_, 1, &info, fence));
+        HEARTH_VK(fn.vkQueueSubmit(queue_, 1, &info, fence));
     }
     // Waited for in short slices: a long prefill on a slow device takes minutes, a hung
     // device forever, and re-checking the fence also survives a missed wake-up (seen as
@@ -480,7 +492,7 @@ Status Device::submit(VkCommandBuffer cb, VkFence fence) {
     constexpr uint64_t kSliceNs = 100ull * 1000 * 1000;
     constexpr int kSlices = 6000;  // 600 s
     for (int i = 0; i < kSlices; ++i) {
-        VkResult r = vkWaitForFences(device_, 1, &fence, VK_TRUE, kSliceNs);
+        VkResult r = fn.vkWaitForFences(device_, 1, &fence, VK_TRUE, kSliceNs);
         if (r == VK_SUCCESS) return Status::success();
         if (r != VK_TIMEOUT) return vk_error("vkWaitForFences", r);
     }
@@ -491,38 +503,38 @@ Expected<std::unique_ptr<CommandBuffer>> CommandBuffer::create(Device& device) {
     std::unique_ptr<CommandBuffer> cb(new CommandBuffer(device));
     VkCommandPoolCreateInfo pinfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pinfo.queueFamilyIndex = device.queue_family();
-    HEARTH_VK(vkCreateCommandPool(device.handle(), &pinfo, nullptr, &cb->pool_));
+    HEARTH_VK(fn.vkCreateCommandPool(device.handle(), &pinfo, nullptr, &cb->pool_));
     VkCommandBufferAllocateInfo ainfo{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     ainfo.commandPool = cb->pool_;
     ainfo.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
     ainfo.commandBufferCount = 1;
-    HEARTH_VK(vkAllocateCommandBuffers(device.handle(), &ainfo, &cb->cb_));
+    HEARTH_VK(fn.vkAllocateCommandBuffers(device.handle(), &ainfo, &cb->cb_));
     VkFenceCreateInfo finfo{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    HEARTH_VK(vkCreateFence(device.handle(), &finfo, nullptr, &cb->fence_));
+    HEARTH_VK(fn.vkCreateFence(device.handle(), &finfo, nullptr, &cb->fence_));
     return cb;
 }
 
 CommandBuffer::~CommandBuffer() {
     VkDevice d = device_.handle();
-    if (fence_) vkDestroyFence(d, fence_, nullptr);
-    if (pool_) vkDestroyCommandPool(d, pool_, nullptr);  // frees cb_
+    if (fence_) fn.vkDestroyFence(d, fence_, nullptr);
+    if (pool_) fn.vkDestroyCommandPool(d, pool_, nullptr);  // frees cb_
 }
 
 Expected<VkCommandBuffer> CommandBuffer::begin(bool one_time) {
-    HEARTH_VK(vkResetCommandPool(device_.handle(), pool_, 0));
+    HEARTH_VK(fn.vkResetCommandPool(device_.handle(), pool_, 0));
     VkCommandBufferBeginInfo info{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     info.flags = one_time ? VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT : 0;
-    HEARTH_VK(vkBeginCommandBuffer(cb_, &info));
+    HEARTH_VK(fn.vkBeginCommandBuffer(cb_, &info));
     return cb_;
 }
 
 Status CommandBuffer::end() {
-    HEARTH_VK(vkEndCommandBuffer(cb_));
+    HEARTH_VK(fn.vkEndCommandBuffer(cb_));
     return Status::success();
 }
 
 Status CommandBuffer::submit_and_wait() {
-    HEARTH_VK(vkResetFences(device_.handle(), 1, &fence_));
+    HEARTH_VK(fn.vkResetFences(device_.handle(), 1, &fence_));
     return device_.submit(cb_, fence_);
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "result.h"
+#include "vulkan/loader.h"
 
 namespace hearth::vk {
 

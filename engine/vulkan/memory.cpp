@@ -65,10 +65,10 @@ Expected<std::unique_ptr<Buffer>> Buffer::create(Device& device, VkDeviceSize si
     info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                  VK_BUFFER_USAGE_TRANSFER_DST_BIT;
     info.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
-    HEARTH_VK(vkCreateBuffer(device.handle(), &info, nullptr, &buf->buffer_));
+    HEARTH_VK(fn.vkCreateBuffer(device.handle(), &info, nullptr, &buf->buffer_));
 
     VkMemoryRequirements req;
-    vkGetBufferMemoryRequirements(device.handle(), buf->buffer_, &req);
+    fn.vkGetBufferMemoryRequirements(device.handle(), buf->buffer_, &req);
     const auto& mp = device.memory_properties();
     int type = -1;
     switch (kind) {
@@ -96,15 +96,15 @@ Expected<std::unique_ptr<Buffer>> Buffer::create(Device& device, VkDeviceSize si
     VkMemoryAllocateInfo ainfo{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
     ainfo.allocationSize = req.size;
     ainfo.memoryTypeIndex = static_cast<uint32_t>(type);
-    VkResult r = vkAllocateMemory(device.handle(), &ainfo, nullptr, &buf->memory_);
+    VkResult r = fn.vkAllocateMemory(device.handle(), &ainfo, nullptr, &buf->memory_);
     if (r != VK_SUCCESS) {
         return make_error("vulkan: allocating " + format_bytes(req.size) + " for " + what +
                           " failed (" + result_name(r) + ")");
     }
-    HEARTH_VK(vkBindBufferMemory(device.handle(), buf->buffer_, buf->memory_, 0));
+    HEARTH_VK(fn.vkBindBufferMemory(device.handle(), buf->buffer_, buf->memory_, 0));
     if (flags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {
         void* p = nullptr;
-        HEARTH_VK(vkMapMemory(device.handle(), buf->memory_, 0, VK_WHOLE_SIZE, 0, &p));
+        HEARTH_VK(fn.vkMapMemory(device.handle(), buf->memory_, 0, VK_WHOLE_SIZE, 0, &p));
         buf->mapped_ = static_cast<uint8_t*>(p);
         buf->coherent_ = (flags & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT) != 0;
     }
@@ -113,8 +113,8 @@ Expected<std::unique_ptr<Buffer>> Buffer::create(Device& device, VkDeviceSize si
 
 Buffer::~Buffer() {
     VkDevice d = device_.handle();
-    if (buffer_) vkDestroyBuffer(d, buffer_, nullptr);
-    if (memory_) vkFreeMemory(d, memory_, nullptr);  // unmaps implicitly
+    if (buffer_) fn.vkDestroyBuffer(d, buffer_, nullptr);
+    if (memory_) fn.vkFreeMemory(d, memory_, nullptr);  // unmaps implicitly
 }
 
 namespace {
@@ -136,14 +136,14 @@ VkMappedMemoryRange atom_range(const Device& device, VkDeviceMemory memory, VkDe
 Status Buffer::flush(VkDeviceSize offset, VkDeviceSize size) {
     if (coherent_ || !mapped_) return Status::success();
     VkMappedMemoryRange r = atom_range(device_, memory_, offset, size);
-    HEARTH_VK(vkFlushMappedMemoryRanges(device_.handle(), 1, &r));
+    HEARTH_VK(fn.vkFlushMappedMemoryRanges(device_.handle(), 1, &r));
     return Status::success();
 }
 
 Status Buffer::invalidate(VkDeviceSize offset, VkDeviceSize size) {
     if (coherent_ || !mapped_) return Status::success();
     VkMappedMemoryRange r = atom_range(device_, memory_, offset, size);
-    HEARTH_VK(vkInvalidateMappedMemoryRanges(device_.handle(), 1, &r));
+    HEARTH_VK(fn.vkInvalidateMappedMemoryRanges(device_.handle(), 1, &r));
     return Status::success();
 }
 
@@ -190,13 +190,13 @@ Status Uploader::upload(const void* src, size_t n, const Buffer& dst, VkDeviceSi
             before.srcAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                                    VK_ACCESS_TRANSFER_WRITE_BIT;
             before.dstAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
-            vkCmdPipelineBarrier(recording_, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
-                                 VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, nullptr, 0,
-                                 nullptr);
+            fn.vkCmdPipelineBarrier(recording_, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+                                    VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, nullptr, 0,
+                                    nullptr);
         }
         std::memcpy(staging_->mapped() + used_, bytes, take);
         VkBufferCopy copy{used_, dst_offset, take};
-        vkCmdCopyBuffer(recording_, staging_->handle(), dst.handle(), 1, &copy);
+        fn.vkCmdCopyBuffer(recording_, staging_->handle(), dst.handle(), 1, &copy);
         used_ += take;
         pending_ += take;
         bytes += take;
@@ -213,9 +213,9 @@ Status Uploader::flush_batch() {
     barrier.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
     barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                             VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    vkCmdPipelineBarrier(recording_, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
-                         1, &barrier, 0, nullptr, 0, nullptr);
+    fn.vkCmdPipelineBarrier(recording_, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                            0, 1, &barrier, 0, nullptr, 0, nullptr);
     HEARTH_TRY(cmd_->end());
     HEARTH_TRY(cmd_->submit_and_wait());
     recording_ = VK_NULL_HANDLE;
@@ -245,8 +245,8 @@ Status download(Device& device, const Buffer& src, VkDeviceSize offset, size_t n
         VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
         barrier.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-        vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0,
-                             1, &barrier, 0, nullptr, 0, nullptr);
+        fn.vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                                0, 1, &barrier, 0, nullptr, 0, nullptr);
         HEARTH_TRY((*cmd)->end());
         HEARTH_TRY((*cmd)->submit_and_wait());
         HEARTH_TRY(const_cast<Buffer&>(src).invalidate(offset, n));
@@ -264,15 +264,16 @@ Status download(Device& device, const Buffer& src, VkDeviceSize offset, size_t n
         VkMemoryBarrier before{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         before.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
         before.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
-        vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
-                             VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, nullptr, 0, nullptr);
+        fn.vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+                                VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, nullptr, 0,
+                                nullptr);
         VkBufferCopy copy{offset + done, 0, take};
-        vkCmdCopyBuffer(*cb, src.handle(), (*staging)->handle(), 1, &copy);
+        fn.vkCmdCopyBuffer(*cb, src.handle(), (*staging)->handle(), 1, &copy);
         VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         barrier.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
         barrier.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-        vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
-                             &barrier, 0, nullptr, 0, nullptr);
+        fn.vkCmdPipelineBarrier(*cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0,
+                                1, &barrier, 0, nullptr, 0, nullptr);
         HEARTH_TRY((*cmd)->end());
         HEARTH_TRY((*cmd)->submit_and_wait());
         HEARTH_TRY((*staging)->invalidate(0, take));

@@ -103,14 +103,15 @@ void OpRecorder::barrier() {
     b.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     b.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                       VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
-                         1, &b, 0, nullptr, 0, nullptr);
+    fn.vkCmdPipelineBarrier(cb_,
+                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                            0, 1, &b, 0, nullptr, 0, nullptr);
 }
 
 void OpRecorder::copy(BufferRange src, BufferRange dst) {
     VkBufferCopy region{src.offset, dst.offset, std::min(src.size, dst.size)};
-    vkCmdCopyBuffer(cb_, src.buffer, dst.buffer, 1, &region);
+    fn.vkCmdCopyBuffer(cb_, src.buffer, dst.buffer, 1, &region);
 }
 
 Status OpRecorder::dispatch(std::string_view shader, std::span<const uint32_t> spec,
@@ -126,12 +127,12 @@ Status OpRecorder::dispatch(std::string_view shader, std::span<const uint32_t> s
     if (!p) return p.error();
     auto set = arena_.bind(**p, buffers);
     if (!set) return set.error();
-    vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, (*p)->pipeline);
-    vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, (*p)->layout, 0, 1, &*set, 0,
-                            nullptr);
+    fn.vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, (*p)->pipeline);
+    fn.vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, (*p)->layout, 0, 1, &*set, 0,
+                               nullptr);
     if (push_bytes > 0)
-        vkCmdPushConstants(cb_, (*p)->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
-    vkCmdDispatch(cb_, gx, gy, gz);
+        fn.vkCmdPushConstants(cb_, (*p)->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+    fn.vkCmdDispatch(cb_, gx, gy, gz);
     return Status::success();
 }
 

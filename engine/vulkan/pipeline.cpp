@@ -7,17 +7,17 @@ namespace hearth::vk {
 PipelineCache::PipelineCache(Device& device) : device_(device) {
     VkPipelineCacheCreateInfo info{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
     // Without a cache pipelines still build; it only saves driver compile time.
-    if (vkCreatePipelineCache(device.handle(), &info, nullptr, &cache_) != VK_SUCCESS)
+    if (fn.vkCreatePipelineCache(device.handle(), &info, nullptr, &cache_) != VK_SUCCESS)
         cache_ = VK_NULL_HANDLE;
 }
 
 PipelineCache::~PipelineCache() {
     VkDevice d = device_.handle();
-    for (auto& [key, p] : pipelines_) vkDestroyPipeline(d, p->pipeline, nullptr);
-    for (auto& [key, l] : layouts_) vkDestroyPipelineLayout(d, l, nullptr);
-    for (auto& [key, l] : set_layouts_) vkDestroyDescriptorSetLayout(d, l, nullptr);
-    for (auto& [key, m] : modules_) vkDestroyShaderModule(d, m, nullptr);
-    if (cache_) vkDestroyPipelineCache(d, cache_, nullptr);
+    for (auto& [key, p] : pipelines_) fn.vkDestroyPipeline(d, p->pipeline, nullptr);
+    for (auto& [key, l] : layouts_) fn.vkDestroyPipelineLayout(d, l, nullptr);
+    for (auto& [key, l] : set_layouts_) fn.vkDestroyDescriptorSetLayout(d, l, nullptr);
+    for (auto& [key, m] : modules_) fn.vkDestroyShaderModule(d, m, nullptr);
+    if (cache_) fn.vkDestroyPipelineCache(d, cache_, nullptr);
 }
 
 Expected<VkShaderModule> PipelineCache::module(std::string_view shader) {
@@ -29,7 +29,7 @@ Expected<VkShaderModule> PipelineCache::module(std::string_view shader) {
     info.codeSize = blob->word_count * sizeof(uint32_t);
     info.pCode = blob->words;
     VkShaderModule m = VK_NULL_HANDLE;
-    HEARTH_VK(vkCreateShaderModule(device_.handle(), &info, nullptr, &m));
+    HEARTH_VK(fn.vkCreateShaderModule(device_.handle(), &info, nullptr, &m));
     modules_.emplace(std::string(shader), m);
     return m;
 }
@@ -47,7 +47,7 @@ Expected<VkDescriptorSetLayout> PipelineCache::set_layout(uint32_t n_buffers) {
     info.bindingCount = n_buffers;
     info.pBindings = bindings.data();
     VkDescriptorSetLayout l = VK_NULL_HANDLE;
-    HEARTH_VK(vkCreateDescriptorSetLayout(device_.handle(), &info, nullptr, &l));
+    HEARTH_VK(fn.vkCreateDescriptorSetLayout(device_.handle(), &info, nullptr, &l));
     set_layouts_.emplace(n_buffers, l);
     return l;
 }
@@ -80,7 +80,7 @@ Expected<const Pipeline*> PipelineCache::get(std::string_view shader, uint32_t n
         info.pSetLayouts = &*sl;
         info.pushConstantRangeCount = push_bytes > 0 ? 1 : 0;
         info.pPushConstantRanges = &range;
-        HEARTH_VK(vkCreatePipelineLayout(device_.handle(), &info, nullptr, &layout));
+        HEARTH_VK(fn.vkCreatePipelineLayout(device_.handle(), &info, nullptr, &layout));
         layouts_.emplace(std::make_pair(n_buffers, push_bytes), layout);
     }
 
@@ -101,7 +101,8 @@ Expected<const Pipeline*> PipelineCache::get(std::string_view shader, uint32_t n
     info.stage.pSpecializationInfo = spec.empty() ? nullptr : &sinfo;
     info.layout = layout;
     VkPipeline pipeline = VK_NULL_HANDLE;
-    VkResult r = vkCreateComputePipelines(device_.handle(), cache_, 1, &info, nullptr, &pipeline);
+    VkResult r =
+        fn.vkCreateComputePipelines(device_.handle(), cache_, 1, &info, nullptr, &pipeline);
     if (r != VK_SUCCESS)
         return make_error("vulkan: building pipeline " + key + " failed: " + result_name(r));
 
@@ -119,7 +120,7 @@ Expected<const Pipeline*> PipelineCache::get(std::string_view shader, uint32_t n
 }
 
 DescriptorArena::~DescriptorArena() {
-    for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(device_.handle(), p, nullptr);
+    for (VkDescriptorPool p : pools_) fn.vkDestroyDescriptorPool(device_.handle(), p, nullptr);
 }
 
 Status DescriptorArena::grow() {
@@ -131,14 +132,14 @@ Status DescriptorArena::grow() {
     info.poolSizeCount = 1;
     info.pPoolSizes = &size;
     VkDescriptorPool pool = VK_NULL_HANDLE;
-    HEARTH_VK(vkCreateDescriptorPool(device_.handle(), &info, nullptr, &pool));
+    HEARTH_VK(fn.vkCreateDescriptorPool(device_.handle(), &info, nullptr, &pool));
     pools_.push_back(pool);
     current_ = pools_.size() - 1;
     return Status::success();
 }
 
 void DescriptorArena::reset() {
-    for (VkDescriptorPool p : pools_) vkResetDescriptorPool(device_.handle(), p, 0);
+    for (VkDescriptorPool p : pools_) fn.vkResetDescriptorPool(device_.handle(), p, 0);
     current_ = 0;
 }
 
@@ -171,7 +172,7 @@ Expected<VkDescriptorSet> DescriptorArena::bind(const Pipeline& pipeline,
         info.descriptorPool = pools_[current_];
         info.descriptorSetCount = 1;
         info.pSetLayouts = &pipeline.set_layout;
-        VkResult r = vkAllocateDescriptorSets(device_.handle(), &info, &set);
+        VkResult r = fn.vkAllocateDescriptorSets(device_.handle(), &info, &set);
         if (r == VK_SUCCESS) break;
         if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL)
             return vk_error("vkAllocateDescriptorSets", r);
@@ -189,8 +190,8 @@ Expected<VkDescriptorSet> DescriptorArena::bind(const Pipeline& pipeline,
         writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
         writes[i].pBufferInfo = &infos[i];
     }
-    vkUpdateDescriptorSets(device_.handle(), static_cast<uint32_t>(writes.size()), writes.data(), 0,
-                           nullptr);
+    fn.vkUpdateDescriptorSets(device_.handle(), static_cast<uint32_t>(writes.size()), writes.data(),
+                              0, nullptr);
     return set;
 }
 

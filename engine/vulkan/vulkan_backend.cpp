@@ -233,7 +233,8 @@ Status VulkanSession::allocate(int32_t n_ctx) {
     if (!cmd) return cmd.error();
     auto cb = (*cmd)->begin(true);
     if (!cb) return cb.error();
-    for (const auto& [buf, off] : kv_where_) vkCmdFillBuffer(*cb, buf->handle(), off, block, 0);
+    for (const auto& [buf, off] : kv_where_)
+        vk::fn.vkCmdFillBuffer(*cb, buf->handle(), off, block, 0);
     HEARTH_TRY((*cmd)->end());
     return (*cmd)->submit_and_wait();
 }
@@ -257,9 +258,9 @@ Status VulkanSession::record(Recording& r, uint32_t n_tokens, vk::LogitsMode mod
 
     // The step's parameters: host-visible memory -> device-local copies the kernels read.
     const VkBufferCopy step_copy{0, fb_.step.offset, sizeof(vk::StepParams)};
-    vkCmdCopyBuffer(*cb, params_host_->handle(), fb_.step.buffer, 1, &step_copy);
+    vk::fn.vkCmdCopyBuffer(*cb, params_host_->handle(), fb_.step.buffer, 1, &step_copy);
     const VkBufferCopy ids_copy{sizeof(vk::StepParams), fb_.ids.offset, 4ull * n_tokens};
-    vkCmdCopyBuffer(*cb, params_host_->handle(), fb_.ids.buffer, 1, &ids_copy);
+    vk::fn.vkCmdCopyBuffer(*cb, params_host_->handle(), fb_.ids.buffer, 1, &ids_copy);
     rec.barrier();
 
     HEARTH_TRY(vk::record_forward(rec, *shared_->weights, fb_, n_tokens, mode));
@@ -278,8 +279,8 @@ Status VulkanSession::record(Recording& r, uint32_t n_tokens, vk::LogitsMode mod
             b.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
         }
         b.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-        vkCmdPipelineBarrier(*cb, src, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &b, 0, nullptr, 0,
-                             nullptr);
+        vk::fn.vkCmdPipelineBarrier(*cb, src, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &b, 0, nullptr, 0,
+                                    nullptr);
     }
     return r.cmd->end();
 }

@@ -218,6 +218,47 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
     EXPECT_FALSE(usage.signaled);
 }
 
+// hearth opens the Vulkan loader at run time; HEARTH_VULKAN_LOADER pointing at nothing
+// stands for a machine without one. There auto runs on the CPU, and asking for Vulkan is
+// a one-line error that names the loader.
+TEST(Cli, WithoutAVulkanLoaderAutoUsesTheCpuAndVulkanIsAnError) {
+    const std::string loader = "/nonexistent/libvulkan.so.1";
+    ASSERT_EQ(setenv("HEARTH_VULKAN_LOADER", loader.c_str(), 1), 0);
+    struct Restore {
+        ~Restore() { unsetenv("HEARTH_VULKAN_LOADER"); }
+    } restore;
+
+    const std::string pre = tmp_path("prefix3.py"), suf = tmp_path("suffix3.py");
+    std::ofstream(pre) << "def add(a, b):\n    return";
+    std::ofstream(suf) << "";
+    CmdResult c =
+        hearth("complete --model " + data("hearth-demo-py-q8_0.gguf") + " --prefix-file " + pre +
+               " --suffix-file " + suf + " -n 8 --backend auto --stats");
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    EXPECT_EQ(c.out.rfind(" a + b", 0), 0u) << c.out;
+    EXPECT_EQ(c.err.rfind("hearth: cpu on ", 0), 0u) << c.err;
+
+    // The fallback says why (bench prints the note).
+    CmdResult b = hearth("bench --model " + data("qwen2-test-q8_0.gguf") +
+                         " --backend auto --frontiers 64 --decode 1 --reps 1 --no-summary");
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    EXPECT_NE(b.err.find("Vulkan unavailable (vulkan: Vulkan loader " + loader), std::string::npos)
+        << b.err;
+
+    const std::string vulkan_cases[] = {
+        "logits --model " + data("qwen2-test-q8_0.gguf") + " --tokens 1,2,3 --backend vulkan",
+        "complete --model " + data("hearth-demo-py-q8_0.gguf") + " --prefix x --backend vulkan",
+    };
+    for (const std::string& args : vulkan_cases) {
+        CmdResult v = hearth(args);
+        EXPECT_FALSE(v.signaled) << args;
+        EXPECT_EQ(v.exit_code, 1) << args << "\n" << v.err;
+        EXPECT_EQ(v.err.rfind("hearth: vulkan: Vulkan loader " + loader + " not found: ", 0), 0u)
+            << args << "\n" << v.err;
+        EXPECT_EQ(std::count(v.err.begin(), v.err.end(), '\n'), 1) << args << "\n" << v.err;
+    }
+}
+
 }  // namespace
 
 // The disk KV cache across a restart, through the real binary over stdio: `hearth

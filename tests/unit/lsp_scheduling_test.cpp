@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <vector>
 
 #include "in_process_server.h"
 #include "latency_replay.h"
@@ -299,6 +300,26 @@ TEST(LspLatencyReplay, TypesTheLinesBackAndMeasuresEveryRequest) {
     // The last request saw the whole typed text before the cursor.
     EXPECT_EQ(fake->last_completion().prefix, "a\nb\nint f() {\n    return 1;\n");
     EXPECT_EQ(fake->last_completion().suffix, "\n}\nc\n");
+
+    // An editor that closes brackets: the closer is inserted with the opener and typed
+    // over later, so the requests in between have text after the cursor.
+    o.text = "a\nb\nx = f(g[1])\nc\nd\n";
+    o.lines = 1;
+    o.autoclose = true;
+    o.slow_ms = 0;  // every answer counts as slow
+    r = replay_typing_session(o, InProcessServer::fake_factory(fake));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->requests, 12);  // "x = f(g[1])\n"
+    // Inside "f(" up to the last ")".
+    const std::vector<bool> mid = {false, false, false, false, false, true,
+                                   true,  true,  true,  true,  false, false};
+    EXPECT_EQ(r->mid_line, mid);
+    EXPECT_EQ(r->slow, 12);
+    EXPECT_EQ(r->completions, 12);
+    EXPECT_EQ(r->stop_reasons["eos"], 12);
+    // The line ends as the file has it: every closer was typed over, none doubled.
+    EXPECT_EQ(fake->last_completion().prefix, "a\nb\nx = f(g[1])\n");
+    EXPECT_EQ(fake->last_completion().suffix, "\nc\nd\n");
 
     auto failing = replay_typing_session(
         o,

@@ -220,6 +220,109 @@ TEST_F(LspServer, PostProcessingAppliesBeforeTheReply) {
     EXPECT_EQ(r["result"]["items"], json::array());
 }
 
+TEST_F(LspServer, StopRulesEndGenerationWhereTheyCutWithTheSameAnswer) {
+    // The model would go on to the next function; the block ends at its first character.
+    fake->completion = " a + b\n\ndef other():\n    return 1\n";
+    start();
+    client().initialize(inline_caps());
+    wait_ready();
+    open("def add(a, b):\n    return\n");
+    json r = client().request("textDocument/inlineCompletion", inline_params(kUri, 1, 10));
+    ASSERT_EQ(r["result"]["items"].size(), 1u) << r;
+    EXPECT_EQ(r["result"]["items"][0]["insertText"], " a + b");
+    json status = client().wait_for("hearth/status");
+    ASSERT_FALSE(status.is_null());
+    EXPECT_EQ(status["params"]["stop_reason"], "block_end");
+    EXPECT_EQ(status["params"]["cut_by"], "block_end");
+    // What the rules saw: the text as far as the first character of the next block.
+    std::string reason;
+    hearth::CompletionRequest last = fake->last_completion();
+    ASSERT_TRUE(last.stop_on_text);
+    EXPECT_FALSE(last.stop_on_text(" a + b\n\n", reason));
+    EXPECT_TRUE(last.stop_on_text(" a + b\n\nd", reason));
+    EXPECT_EQ(reason, "block_end");
+}
+
+TEST_F(LspServer, AutomaticRequestsGetTheSmallerTokenBudget) {
+    start();
+    client().initialize(inline_caps());
+    wait_ready();
+    open("x = f(\ny = 2\n");
+    client().request("textDocument/inlineCompletion", inline_params(kUri, 0, 6, 2));
+    EXPECT_EQ(fake->last_completion().max_tokens, 48);
+    EXPECT_EQ(fake->last_completion().max_suffix_tokens, 128);
+    json status = client().wait_for("hearth/status");
+    ASSERT_FALSE(status.is_null());
+    EXPECT_EQ(status["params"]["automatic"], true);
+    EXPECT_GE(status["params"]["ms_queue"].get<double>(), 0.0);
+    EXPECT_GE(status["params"]["ms_reply"].get<double>(),
+              status["params"]["ms_queue"].get<double>());
+    client().request("textDocument/inlineCompletion", inline_params(kUri, 0, 6, 1));
+    EXPECT_EQ(fake->last_completion().max_tokens, 128);
+    EXPECT_EQ(fake->last_completion().max_suffix_tokens, 0);  // the engine's own limit
+    status = client().wait_for("hearth/status");
+    ASSERT_FALSE(status.is_null());
+    EXPECT_EQ(status["params"]["automatic"], false);
+    // Mid-line (text after the cursor) the answer is the rest of one line: 32 at most.
+    open("print()\n", "file:///w/other.py");
+    client().request("textDocument/inlineCompletion", inline_params("file:///w/other.py", 0, 6, 2));
+    EXPECT_TRUE(fake->last_completion().single_line);
+    EXPECT_EQ(fake->last_completion().max_tokens, 32);
+    client().request("textDocument/inlineCompletion", inline_params("file:///w/other.py", 0, 6, 1));
+    EXPECT_EQ(fake->last_completion().max_tokens, 128);
+    // maxTokens stays the ceiling.
+    client().notify("workspace/didChangeConfiguration", {{"settings", {{"maxTokens", 20}}}});
+    client().request("textDocument/inlineCompletion", inline_params(kUri, 0, 6, 2));
+    EXPECT_EQ(fake->last_completion().max_tokens, 20);
+    client().notify("workspace/didChangeConfiguration",
+                    {{"settings", {{"maxTokens", 200}, {"maxTokensAutomatic", 64}}}});
+    client().request("textDocument/inlineCompletion", inline_params(kUri, 0, 6, 2));
+    EXPECT_EQ(fake->last_completion().max_tokens, 64);
+}
+
+TEST_F(LspServer, LatencyBudgetAnswersAutomaticRequestsWithTheCompleteLines) {
+    // 44 characters at 5 ms each: the 50 ms budget runs out in the second line or later.
+    fake->completion = "first = 1\nsecond = 2\nthird = 3\nfourth = 4\n";
+    fake->char_delay = 5ms;
+    start();
+    client().initialize(inline_caps(), {{"automaticLatencyMs", 50}});
+    wait_ready();
+    open("\n");
+    json r = client().request("textDocument/inlineCompletion", inline_params(kUri, 0, 0, 2));
+    ASSERT_EQ(r["result"]["items"].size(), 1u) << r;
+    const std::string text = r["result"]["items"][0]["insertText"];
+    EXPECT_TRUE(text == "first = 1" || text == "first = 1\nsecond = 2" ||
+                text == "first = 1\nsecond = 2\nthird = 3")
+        << text;
+    json status = client().wait_for("hearth/status");
+    ASSERT_FALSE(status.is_null());
+    EXPECT_EQ(status["params"]["stop_reason"], "latency_budget");
+    // Never before a line is complete, however late.
+    hearth::CompletionRequest last = fake->last_completion();
+    std::string reason;
+    EXPECT_FALSE(last.stop_on_text("first = ", reason));
+    EXPECT_FALSE(last.stop_on_text("\n\n", reason));  // blank lines are no answer
+    EXPECT_TRUE(last.stop_on_text("first = 1\nsec", reason));
+    EXPECT_EQ(reason, "latency_budget");
+
+    // Invoked requests are never cut short this way.
+    r = client().request("textDocument/inlineCompletion", inline_params(kUri, 0, 0, 1));
+    ASSERT_EQ(r["result"]["items"].size(), 1u) << r;
+    EXPECT_EQ(r["result"]["items"][0]["insertText"],
+              "first = 1\nsecond = 2\nthird = 3\nfourth = 4");
+    status = client().wait_for("hearth/status");
+    ASSERT_FALSE(status.is_null());
+    EXPECT_EQ(status["params"]["stop_reason"], "eos");
+
+    // 0 turns it off.
+    client().notify("workspace/didChangeConfiguration",
+                    {{"settings", {{"automaticLatencyMs", 0}}}});
+    r = client().request("textDocument/inlineCompletion", inline_params(kUri, 0, 0, 2));
+    ASSERT_EQ(r["result"]["items"].size(), 1u) << r;
+    EXPECT_EQ(r["result"]["items"][0]["insertText"],
+              "first = 1\nsecond = 2\nthird = 3\nfourth = 4");
+}
+
 TEST_F(LspServer, AutomaticTriggerSkipsTheMiddleOfAWord) {
     start();
     client().initialize(inline_caps());
@@ -524,6 +627,26 @@ TEST(LspSettings, Validation) {
     EXPECT_EQ(s.log_level, "info");
     EXPECT_EQ(s.backend, "auto");
     EXPECT_EQ(s.cache_max_mb, 100);
+    EXPECT_EQ(s.max_tokens_automatic, 48);
+    EXPECT_EQ(s.automatic_latency_ms, 500);
+    EXPECT_EQ(s.max_suffix_tokens_automatic, 128);
+    w = s.apply(json{{"maxTokensAutomatic", 0},
+                     {"automaticLatencyMs", -1},
+                     {"maxSuffixTokensAutomatic", "all"}});
+    EXPECT_EQ(w.size(), 3u);
+    EXPECT_EQ(s.max_suffix_tokens_automatic, 128);
+    EXPECT_TRUE(s.apply(json{{"maxSuffixTokensAutomatic", 0}}).empty());
+    EXPECT_EQ(s.max_suffix_tokens_automatic, 0);
+    EXPECT_EQ(s.max_tokens_automatic, 48);
+    EXPECT_EQ(s.automatic_latency_ms, 500);
+    w = s.apply(json{{"maxTokensAutomatic", 4096}, {"automaticLatencyMs", 0}});
+    EXPECT_TRUE(w.empty());
+    EXPECT_EQ(s.max_tokens_automatic, 4096);
+    EXPECT_EQ(s.automatic_latency_ms, 0);
+    EXPECT_EQ(s.to_json()["maxTokensAutomatic"], 4096);
+    EXPECT_EQ(s.to_json()["automaticLatencyMs"], 0);
+    EXPECT_EQ(s.apply(json{{"maxTokensAutomatic", 4097}}).size(), 1u);
+    EXPECT_EQ(s.apply(json{{"automaticLatencyMs", 60001}}).size(), 1u);
     EXPECT_EQ(s.apply(json("nope")).size(), 1u);
     EXPECT_TRUE(s.apply(nullptr).empty());
     Settings t = s;

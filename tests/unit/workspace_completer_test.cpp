@@ -3,11 +3,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "demo_model.h"
 #include "engine.h"
 #include "engine_completer.h"
 #include "fim.h"
+#include "postprocess.h"
 
 namespace hearth {
 namespace {
@@ -120,6 +124,92 @@ TEST(EngineCompleter, TypedIndentationIsNotRepeated) {
     EXPECT_EQ(r->stop_reason, "end_of_line");
 }
 
+TEST(EngineCompleter, StopRulesSeeTheTextAsTheCallerGetsIt) {
+    auto c = make_completer();
+    ASSERT_NE(c, nullptr);
+    CompletionRequest req;
+    // Typed indentation: left out of the prompt and taken off the completion; the rules
+    // must never see it (nor be asked while it is unknown).
+    req.prefix = "class Stack:\n    def __init__(self):\n        self.items = []\n\n"
+                 "    def push(self, item):\n        ";
+    req.max_tokens = 12;
+    std::vector<std::string> seen;
+    req.stop_on_text = [&seen](std::string_view text, std::string&) {
+        seen.emplace_back(text);
+        return false;
+    };
+    auto r = c->complete(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(r->text.starts_with("self.items.append(item)")) << r->text;
+    ASSERT_FALSE(seen.empty());
+    for (const std::string& t : seen) EXPECT_TRUE(r->text.starts_with(t)) << t;
+
+    // A rule that fires ends generation there and names the reason.
+    req.stop_on_text = [](std::string_view text, std::string& reason) {
+        if (text.find('(') == std::string_view::npos) return false;
+        reason = "custom";
+        return true;
+    };
+    r = c->complete(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->stop_reason, "custom");
+    EXPECT_TRUE(r->text.starts_with("self.items.append(")) << r->text;
+    EXPECT_LE(r->text.size(), std::string("self.items.append(item").size()) << r->text;
+    // The line cap still comes first.
+    req.max_lines = 1;
+    req.prefix = "def add(a, b):\n    return";
+    r = c->complete(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->stop_reason, "end_of_line");
+}
+
+// The server's post-processing rules applied while generating, on the real model: the same
+// answers as generating to the end, for fewer tokens.
+TEST(EngineCompleter, PostprocessRulesWhileGeneratingGiveTheSameAnswers) {
+    struct Case {
+        std::string prefix, suffix;
+    };
+    const std::vector<Case> cases = {
+        {"def add(a, b):\n    return", "\n\ndef sub(a, b):\n    return a - b\n"},
+        {"def add(a, b):\n    return", ""},
+        {"class Stack:\n    def __init__(self):\n        self.items = []\n\n"
+         "    def push(self, item):\n        ",
+         "\n\n    def pop(self):\n        return self.items.pop()\n"},
+        {"import os\n\n\ndef read(path):\n    with open(path", ""},
+        {"def f(x):\n    if x:", "\n    return 0\n"},
+        {"for i in range(10):", "\nprint('done')\n"},
+        {"def area(r):\n    return 3.14 * (r", ")\n\nprint(area(2))\n"},
+        {"def main():\n    args = sys.argv[1:]\n", "\n\nif __name__ == '__main__':\n    main()\n"},
+    };
+    int saved = 0;
+    for (const Case& k : cases) {
+        SCOPED_TRACE(k.prefix);
+        CompletionRequest req;
+        req.prefix = k.prefix;
+        req.suffix = k.suffix;
+        req.max_tokens = 64;
+        req.max_lines = 16;
+        const std::string_view rest = std::string_view(k.suffix).substr(0, k.suffix.find('\n'));
+        req.single_line = rest.find_first_not_of(" \t") != std::string_view::npos;
+        lsp::PostprocessOptions o{req.max_lines, static_cast<size_t>(req.max_tokens) * 32};
+        const std::string prefix_line = k.prefix.substr(k.prefix.find_last_of('\n') + 1);
+        // A fresh completer each time, so both runs evaluate the prompt the same way.
+        auto whole = make_completer()->complete(req);
+        ASSERT_TRUE(whole.ok()) << whole.error().message;
+        req.stop_on_text = [&](std::string_view text, std::string& reason) {
+            return lsp::postprocess_would_cut(text, prefix_line, k.suffix, o, reason);
+        };
+        auto early = make_completer()->complete(req);
+        ASSERT_TRUE(early.ok()) << early.error().message;
+        EXPECT_EQ(lsp::postprocess_completion(early->text, prefix_line, k.suffix, o).text,
+                  lsp::postprocess_completion(whole->text, prefix_line, k.suffix, o).text)
+            << "whole: " << whole->text << "\nearly: " << early->text;
+        EXPECT_LE(early->stats.generated_tokens, whole->stats.generated_tokens);
+        if (early->stats.generated_tokens < whole->stats.generated_tokens) ++saved;
+    }
+    EXPECT_GT(saved, 0);
+}
+
 TEST(EngineCompleter, ReusesTheEvaluatedPrefix) {
     auto c = make_completer();
     ASSERT_NE(c, nullptr);
@@ -187,6 +277,18 @@ TEST(EngineCompleter, TheSuffixKeepsItsFirstLinesUpToItsBudget) {
     // The prompt holds at most ~64 suffix tokens more than with a one-token suffix.
     EXPECT_LE(r->stats.prompt_tokens, bare->stats.prompt_tokens + 64);
     EXPECT_GT(r->stats.prompt_tokens, bare->stats.prompt_tokens + 32);
+    // A request may ask for fewer, never for more.
+    CompletionRequest fewer = req;
+    fewer.max_suffix_tokens = 24;
+    auto cut = c->complete(fewer);
+    ASSERT_TRUE(cut.ok());
+    EXPECT_LE(cut->stats.prompt_tokens, bare->stats.prompt_tokens + 24);
+    EXPECT_GT(cut->stats.prompt_tokens, bare->stats.prompt_tokens + 8);
+    CompletionRequest more = req;
+    more.max_suffix_tokens = 400;
+    auto capped = c->complete(more);
+    ASSERT_TRUE(capped.ok());
+    EXPECT_EQ(capped->stats.prompt_tokens, r->stats.prompt_tokens);
 }
 
 TEST(EngineCompleter, RewriteWithoutChatTemplateUsesFim) {

@@ -87,18 +87,22 @@ const settings = {
   "chat.disableAIFeatures": true,
   "files.autoSave": "off",
   "workbench.secondarySideBar.defaultVisibility": "hidden",
-  "hearth.model": resolve(args.model),
   "hearth.backend": "cpu",
   "hearth.cacheDir": join(root, "cache"),
   "hearth.rewriteMaxTokens": 96,
   "hearth.logLevel": "debug",
 };
 if (args.hearth) settings["hearth.path"] = resolve(args.hearth);
-writeFileSync(join(userData, "User", "settings.json"), JSON.stringify(settings, null, 2));
 // code-server is a remote window: settings of machine scope (hearth.path, hearth.model,
-// hearth.cacheDir) are read from the machine's settings, as over SSH.
+// hearth.cacheDir) are read from the machine's settings, as over SSH. The first start has no
+// model (the first-run guidance); the model is set later, as a user would.
 mkdirSync(join(userData, "Machine"), { recursive: true });
-writeFileSync(join(userData, "Machine", "settings.json"), JSON.stringify(settings, null, 2));
+function writeSettings(extra) {
+  const all = JSON.stringify({ ...settings, ...extra }, null, 2);
+  writeFileSync(join(userData, "User", "settings.json"), all);
+  writeFileSync(join(userData, "Machine", "settings.json"), all);
+}
+writeSettings({});
 const port = await freePort();
 const config = join(root, "config.yaml");
 writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
@@ -179,9 +183,31 @@ try {
   await page.waitForSelector(".monaco-workbench", { timeout: 60_000 });
   log("workbench loaded");
 
-  // 1. The server is ready: the status bar item shows the flame without a spinner.
   const statusItem = page.locator(".statusbar-item").filter({ hasText: "hearth" }).first();
   await statusItem.waitFor({ timeout: 60_000 });
+  const toasts = page.locator(".notifications-toasts");
+  // 0. First run without a model: the status says so and a notification offers the picker.
+  const firstRun = toasts.locator(".notification-list-item").filter({ hasText: "hearth needs a GGUF code model" });
+  let seen = await firstRun.first().waitFor({ timeout: 30_000 }).then(() => true, () => false);
+  check("first run without a model: guidance with a file picker", seen &&
+    /no model/.test(await statusItem.innerText()) &&
+    (await firstRun.first().locator(".monaco-button").allInnerTexts()).some((t) => /Choose model file/.test(t)),
+    await statusItem.innerText());
+  await page.screenshot({ path: join(out, "first-run.png") });
+  // A model that does not exist: an error in the status bar and a notification with actions.
+  writeSettings({ "hearth.model": join(root, "missing.gguf") });
+  const loadError = toasts.locator(".notification-list-item").filter({ hasText: "model failed to load" });
+  seen = await loadError.first().waitFor({ timeout: 60_000 }).then(() => true, () => false);
+  check("a model that cannot load: error with Choose model / Open settings", seen &&
+    (await statusItem.locator(".codicon-error").count()) > 0 &&
+    (await loadError.first().locator(".monaco-button").allInnerTexts()).some((t) => /Choose model/.test(t)),
+    seen ? await loadError.first().innerText() : await statusItem.innerText());
+  await page.screenshot({ path: join(out, "model-error.png") });
+  for (let i = 0; i < 3; i++) await page.keyboard.press("Escape");
+
+  // 1. The real model, sent to the running server (didChangeConfiguration; no restart): the
+  // status bar item shows the flame without a spinner.
+  writeSettings({ "hearth.model": resolve(args.model) });
   let ready = false;
   for (let i = 0; i < 600 && !ready; i++) {
     ready = (await statusItem.locator(".codicon-flame").count()) > 0;
@@ -297,6 +323,9 @@ try {
   const items = await menu.locator(".monaco-list-row").allInnerTexts();
   check("light bulb lists hearth's code actions", items.some((t) => /Simplify|Add documentation|Rewrite/.test(t)), items);
   await page.screenshot({ path: join(out, "code-actions.png") });
+  // The latency samples above were saved with Ctrl+S; wait until the tab is clean so the
+  // file on disk is the editor's text.
+  for (let i = 0; i < 100 && (await page.locator(".tab.dirty").count()) > 0; i++) await page.waitForTimeout(100);
   const beforeAction = readFileSync(join(ws, "geometry.py"), "utf8");
   await menu.locator(".monaco-list-row").filter({ hasText: "Simplify" }).first().click();
   let afterAction = beforeAction;
@@ -313,7 +342,12 @@ try {
   check(
     "a code action's edit is applied to the selection only",
     afterAction !== beforeAction && afterAction.startsWith(head) && afterAction.endsWith(tail),
-    { replaced: lines.slice(3, 6), by: afterAction.slice(head.length, afterAction.length - tail.length).split("\n") },
+    {
+      head_kept: afterAction.startsWith(head),
+      tail_kept: afterAction.endsWith(tail),
+      replaced: lines.slice(3, 6),
+      by: afterAction.slice(head.length, afterAction.length - tail.length).split("\n"),
+    },
   );
   await page.screenshot({ path: join(out, "after-code-action.png") });
 } catch (e) {
