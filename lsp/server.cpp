@@ -376,6 +376,7 @@ class Server::Impl {
     std::string backend_;
     std::string device_;
     std::string load_token_;
+    std::string scan_token_;  // $/progress of the running workspace scan
     std::unique_ptr<asio::steady_timer> parent_timer_;
     json last_stats_ = nullptr;
     size_t completions_high_water_ = 0;
@@ -814,6 +815,8 @@ void Server::Impl::start_scan() {
         f.scanning = true;
         roots.push_back(f.root);
     }
+    progress_end(scan_token_, "");
+    scan_token_ = progress_begin("hearth", "Indexing the workspace");
     scan_thread_ = std::thread([this, roots = std::move(roots), opts = std::move(opts),
                                 cancel = scan_cancel_, generation] {
         for (const std::string& root : roots) {
@@ -843,6 +846,10 @@ void Server::Impl::finish_scan(const std::string& root, Expected<RepoIndex> inde
     if (it == folders_.end()) return;  // removed meanwhile
     Folder& folder = *it;
     folder.scanning = false;
+    if (std::none_of(folders_.begin(), folders_.end(), [](const Folder& f) { return f.scanning; })) {
+        progress_end(scan_token_, "Workspace indexed");
+        scan_token_.clear();
+    }
     if (!index) {
         spdlog::warn("workspace scan of {} failed: {}", root, index.error().message);
         log_message(kMessageTypeWarning,
