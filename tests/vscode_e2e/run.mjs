@@ -308,6 +308,13 @@ try {
   await page.keyboard.press("ArrowDown");
   await page.keyboard.press("Home");
   for (let i = 0; i < 3; i++) await page.keyboard.press("Shift+ArrowDown");
+  // Moving the cursor away trims the indentation VS Code inserted on the last line
+  // (editor.trimAutoWhitespace): save again until the tab is clean, so the file on disk is
+  // the editor's text before the action.
+  for (let i = 0; i < 100 && (i === 0 || (await page.locator(".tab.dirty").count()) > 0); i++) {
+    if (i % 10 === 0) await page.keyboard.press("Control+S");
+    await page.waitForTimeout(100);
+  }
   const menu = page.locator(".action-widget").filter({ hasText: "Simplify" }).first();
   for (let attempt = 0; ; attempt++) {
     await page.keyboard.press("Control+Period");
@@ -323,9 +330,6 @@ try {
   const items = await menu.locator(".monaco-list-row").allInnerTexts();
   check("light bulb lists hearth's code actions", items.some((t) => /Simplify|Add documentation|Rewrite/.test(t)), items);
   await page.screenshot({ path: join(out, "code-actions.png") });
-  // The latency samples above were saved with Ctrl+S; wait until the tab is clean so the
-  // file on disk is the editor's text.
-  for (let i = 0; i < 100 && (await page.locator(".tab.dirty").count()) > 0; i++) await page.waitForTimeout(100);
   const beforeAction = readFileSync(join(ws, "geometry.py"), "utf8");
   await menu.locator(".monaco-list-row").filter({ hasText: "Simplify" }).first().click();
   let afterAction = beforeAction;
@@ -336,9 +340,14 @@ try {
     if (afterAction !== beforeAction) break;
   }
   // The edit replaces the selection (lines 4-6 and the line break of 6) and nothing else.
+  writeFileSync(join(out, "code-action-before.py"), beforeAction);
+  writeFileSync(join(out, "code-action-after.py"), afterAction);
   const lines = beforeAction.split("\n");
   const head = lines.slice(0, 3).join("\n") + "\n";
-  const tail = lines.slice(6).join("\n");
+  // VS Code itself trims the indentation it auto-inserted on the last line when an edit
+  // lands (editor.trimAutoWhitespace), so the end of the file is compared without it.
+  const tail = lines.slice(6).join("\n").trimEnd();
+  afterAction = afterAction.trimEnd();
   check(
     "a code action's edit is applied to the selection only",
     afterAction !== beforeAction && afterAction.startsWith(head) && afterAction.endsWith(tail),
