@@ -33,6 +33,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -110,6 +111,21 @@ CompleterFactory make_factory() {
 #endif
 }
 
+// Runs the session once per benchmark iteration; the last run's result, or nullopt after
+// marking the benchmark skipped with the error.
+std::optional<ReplayResult> replay(benchmark::State& state, const ReplayOptions& o) {
+    std::optional<ReplayResult> last;
+    for (auto _ : state) {
+        Expected<ReplayResult> r = replay_typing_session(o, make_factory());
+        if (!r) {
+            state.SkipWithError(r.error().message.c_str());
+            return std::nullopt;
+        }
+        last = std::move(*r);
+    }
+    return last;
+}
+
 void run_session(benchmark::State& state, std::chrono::milliseconds interval, int keystrokes) {
     const Config& c = config();
     ReplayOptions o;
@@ -125,15 +141,9 @@ void run_session(benchmark::State& state, std::chrono::milliseconds interval, in
     // suffix (the ghost session measures those).
     o.settings.automatic_latency_ms = 0;
     o.settings.max_suffix_tokens_automatic = 0;
-    ReplayResult last;
-    for (auto _ : state) {
-        Expected<ReplayResult> r = replay_typing_session(o, make_factory());
-        if (!r) {
-            state.SkipWithError(r.error().message.c_str());
-            return;
-        }
-        last = std::move(*r);
-    }
+    std::optional<ReplayResult> replayed = replay(state, o);
+    if (!replayed) return;
+    const ReplayResult& last = *replayed;
     state.counters["p50_ms"] = last.p50_ms;
     state.counters["p95_ms"] = last.p95_ms;
     state.counters["max_ms"] = last.max_ms;
@@ -173,15 +183,9 @@ void BM_KeystrokeToGhostText(benchmark::State& state) {
             return;
         }
     }
-    ReplayResult last;
-    for (auto _ : state) {
-        Expected<ReplayResult> r = replay_typing_session(o, make_factory());
-        if (!r) {
-            state.SkipWithError(r.error().message.c_str());
-            return;
-        }
-        last = std::move(*r);
-    }
+    std::optional<ReplayResult> replayed = replay(state, o);
+    if (!replayed) return;
+    const ReplayResult& last = *replayed;
     std::vector<double> mid, eol;
     for (size_t i = 0; i < last.latencies_ms.size(); ++i) {
         (last.mid_line[i] ? mid : eol).push_back(last.latencies_ms[i]);

@@ -149,7 +149,8 @@ local function copy_list(v)
   return out
 end
 
-local function sorted_keys(t)
+-- The keys of `t` in a stable order (also used by hearth.status).
+function M.sorted_keys(t)
   local keys = {}
   for k in pairs(t) do
     keys[#keys + 1] = k
@@ -168,7 +169,7 @@ end
 function M.to_server_settings(opts, env)
   env = env or {}
   local settings, errors = {}, {}
-  for _, name in ipairs(sorted_keys(opts or {})) do
+  for _, name in ipairs(M.sorted_keys(opts or {})) do
     local value = opts[name]
     local option = name
     if M.server_options[option] == nil and by_server_key[option] ~= nil then
@@ -218,7 +219,7 @@ function M.plugin_options(opts)
     end
     out[name] = default
   end
-  for _, name in ipairs(sorted_keys(opts)) do
+  for _, name in ipairs(M.sorted_keys(opts)) do
     local kind = plugin_types[name]
     if kind ~= nil then
       local value = opts[name]

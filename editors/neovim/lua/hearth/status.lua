@@ -150,14 +150,7 @@ local function nonempty(v)
   return type(v) == "string" and v ~= ""
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do
-    keys[#keys + 1] = k
-  end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = require("hearth.config").sorted_keys
 
 local function scalar(v)
   if type(v) == "table" then
